@@ -1,0 +1,3 @@
+from ucd.cli import main
+
+raise SystemExit(main())

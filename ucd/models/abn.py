@@ -1,0 +1,91 @@
+"""Activated batch norm: In-Place ABN when installed, a pure-PyTorch twin otherwise.
+
+In-Place ABN (Rota Bulo et al., CVPR 2018) is the paper's normalisation. It normalises with
+``|weight| + eps`` (so the activation stays invertible) and fuses a LeakyReLU(0.01). The fallback
+reproduces exactly that, with the same state-dict keys as ``nn.BatchNorm2d``, so checkpoints move
+between machines with and without the compiled extension.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+try:  # pragma: no cover - depends on the machine
+    from inplace_abn import InPlaceABN as _InPlaceABN
+    from inplace_abn import InPlaceABNSync as _InPlaceABNSync
+
+    HAVE_INPLACE_ABN = True
+except Exception:  # ImportError, or a build that does not load (e.g. missing CUDA libs)
+    _InPlaceABN = None
+    _InPlaceABNSync = None
+    HAVE_INPLACE_ABN = False
+
+ACTIVATIONS = ("leaky_relu", "identity")
+
+
+class ActivatedBatchNorm(nn.BatchNorm2d):
+    """BatchNorm2d with In-Place ABN's semantics: affine weight ``|w| + eps``, then activation."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        activation: str = "leaky_relu",
+        activation_param: float = 0.01,
+    ) -> None:
+        super().__init__(num_features, eps=eps, momentum=momentum)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; valid: {ACTIVATIONS}")
+        self.activation = activation
+        self.activation_param = activation_param
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+        use_batch_stats = self.training or self.running_mean is None
+        x = F.batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight.abs() + self.eps,
+            self.bias,
+            use_batch_stats,
+            self.momentum,
+            self.eps,
+        )
+        if self.activation == "leaky_relu":
+            return F.leaky_relu(x, negative_slope=self.activation_param)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, activation={self.activation}[{self.activation_param}]"
+
+
+def norm_act(
+    channels: int, activation: str = "leaky_relu", *, impl: str = "auto", sync: bool = False
+) -> nn.Module:
+    """A norm+activation layer: ``impl`` "auto" (In-Place ABN if installed), "iabn" or "abn".
+
+    ``UCD_NORM`` in the environment overrides "auto" (e.g. ``UCD_NORM=abn`` to force the fallback).
+    ``sync`` selects the synchronised variant for distributed training.
+    """
+    if impl == "auto":
+        impl = os.environ.get("UCD_NORM", "iabn" if HAVE_INPLACE_ABN else "abn")
+    if impl == "iabn":
+        if not HAVE_INPLACE_ABN:
+            raise RuntimeError(
+                "model.norm is 'iabn' but inplace-abn is not installed; install it "
+                "(see README: make iabn) or set model.norm to 'abn' (pure-PyTorch, same semantics)"
+            )
+        cls = _InPlaceABNSync if sync else _InPlaceABN
+        return cls(channels, activation=activation, activation_param=0.01)
+    if impl == "abn":
+        if sync:
+            raise NotImplementedError("synchronised fallback ABN is not available yet")
+        return ActivatedBatchNorm(channels, activation=activation)
+    raise ValueError(f"unknown norm implementation {impl!r}; valid: auto, iabn, abn")

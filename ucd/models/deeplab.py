@@ -1,0 +1,144 @@
+"""DeepLab-V3 (ResNet body + ASPP) with an incremental classifier that grows one head per step."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ucd.models.abn import norm_act
+from ucd.models.resnet import ResNet
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling (DeepLab-V3): 1x1, three dilated 3x3, image pooling."""
+
+    def __init__(
+        self, inp: int, out: int, rates: tuple[int, ...], *, norm: str = "auto", sync_bn=False
+    ):
+        super().__init__()
+        self.branches = nn.ModuleList(
+            [nn.Conv2d(inp, out, 1, bias=False)]
+            + [nn.Conv2d(inp, out, 3, padding=r, dilation=r, bias=False) for r in rates]
+        )
+        self.branch_norm = norm_act(out * len(self.branches), impl=norm, sync=sync_bn)
+        self.pool_conv = nn.Conv2d(inp, out, 1, bias=False)
+        self.pool_norm = norm_act(out, impl=norm, sync=sync_bn)
+        self.project = nn.Conv2d(out * (len(self.branches) + 1), out, 1, bias=False)
+        self.project_norm = norm_act(out, impl=norm, sync=sync_bn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        branches = self.branch_norm(torch.cat([b(x) for b in self.branches], 1))
+        pooled = self.pool_conv(F.adaptive_avg_pool2d(x, 1))
+        if self.training and x.shape[0] == 1:  # batch statistics of one 1x1 sample are undefined
+            pooled = F.leaky_relu(pooled, 0.01)
+        else:
+            pooled = self.pool_norm(pooled)
+        pooled = pooled.expand(-1, -1, h, w)
+        return self.project_norm(self.project(torch.cat([branches, pooled], 1)))
+
+
+class IncrementalClassifier(nn.Module):
+    """One 1x1 conv head per step; head 0 includes background. Logits follow class-index order."""
+
+    def __init__(self, channels: int, classes_per_step: list[list[int]]) -> None:
+        super().__init__()
+        self.channels = channels
+        self.classes_per_step = [list(c) for c in classes_per_step]
+        self.heads = nn.ModuleList(nn.Conv2d(channels, len(c), 1) for c in self.classes_per_step)
+
+    @property
+    def n_classes(self) -> int:
+        return sum(len(c) for c in self.classes_per_step)
+
+    def add_step(self, classes: list[int]) -> None:
+        """Append a head for the classes learned at a new step."""
+        head = nn.Conv2d(self.channels, len(classes), 1).to(self.heads[0].weight.device)
+        self.heads.append(head)
+        self.classes_per_step.append(list(classes))
+
+    @torch.no_grad()
+    def init_new_head_from_background(self) -> None:
+        """MiB init: new rows copy the background row; b0' = b0 - log(|Y^k| + 1) = new biases."""
+        new, bg = self.heads[-1], self.heads[0]
+        n_new = new.weight.shape[0]
+        bias = bg.bias[0] - math.log(n_new + 1)
+        new.weight.copy_(bg.weight[0:1].expand_as(new.weight))
+        new.bias.fill_(bias.item())
+        bg.bias[0] = bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([h(x) for h in self.heads], 1)
+
+
+class DeepLabV3(nn.Module):
+    """DeepLab-V3; ``forward`` returns logits, low-res logits, decoder features and stages."""
+
+    def __init__(
+        self,
+        classes_per_step: list[list[int]],
+        *,
+        backbone: str = "resnet101",
+        output_stride: int = 16,
+        width: int = 64,
+        head_channels: int = 256,
+        norm: str = "auto",
+        sync_bn: bool = False,
+    ) -> None:
+        super().__init__()
+        self.body = ResNet(
+            backbone, output_stride=output_stride, width=width, norm=norm, sync_bn=sync_bn
+        )
+        rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
+        self.head = ASPP(self.body.out_channels, head_channels, rates, norm=norm, sync_bn=sync_bn)
+        self.classifier = IncrementalClassifier(head_channels, classes_per_step)
+
+    def forward(self, x: torch.Tensor) -> dict[str, Any]:
+        stages = self.body(x)
+        features = self.head(stages[-1])
+        logits_low = self.classifier(features)
+        logits = F.interpolate(logits_low, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return {"logits": logits, "logits_low": logits_low, "features": features, "stages": stages}
+
+
+def build_model(model_cfg: dict[str, Any], classes_per_step: list[list[int]]) -> DeepLabV3:
+    """Build DeepLab-V3 from the ``model`` section of a run config (see DESIGN.md)."""
+    model = DeepLabV3(
+        classes_per_step,
+        backbone=model_cfg.get("backbone", "resnet101"),
+        output_stride=int(model_cfg.get("output_stride", 16)),
+        width=int(model_cfg.get("width", 64)),
+        head_channels=int(model_cfg.get("head_channels", 256)),
+        norm=model_cfg.get("norm", "auto"),
+        sync_bn=bool(model_cfg.get("sync_bn", False)),
+    )
+    if model_cfg.get("pretrained"):
+        load_pretrained_backbone(model.body, Path(model_cfg["pretrained"]))
+    return model
+
+
+def load_pretrained_backbone(body: nn.Module, path: Path) -> None:
+    """Load ImageNet weights (torchvision's ResNet key names; ``fc.*`` dropped) into the body."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"model.pretrained points to {path}, which does not exist. Put the ImageNet weights of "
+            "the backbone there (a torchvision-format ResNet state dict, e.g. resnet101 from "
+            "torchvision's model zoo or the In-Place ABN release), or set model.pretrained: null "
+            "to train from random initialisation."
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    state = {k.removeprefix("module.").removeprefix("body."): v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = body.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"pretrained weights {path} do not match the backbone: missing {sorted(missing)[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected {sorted(unexpected)[:5]}"
+        )
