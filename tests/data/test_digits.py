@@ -1,0 +1,147 @@
+"""Embedded digits benchmark: determinism, class encoding, VOC-like layout, splits differ."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ucd.data.base import get_reader
+from ucd.data.digits import compose, generate, label_palette
+from ucd.data.splits import compute_split
+from ucd.data.tasks import get_dataset_info, get_task
+
+
+def _tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_deterministic_bytes(tmp_path: Path, digits_root: Path) -> None:
+    generate(tmp_path / "a", seed=3, n_train=120, n_val=30, progress=False)
+    assert _tree_hash(tmp_path / "a") == _tree_hash(digits_root)
+    generate(tmp_path / "b", seed=4, n_train=120, n_val=30, progress=False)
+    assert _tree_hash(tmp_path / "b") != _tree_hash(digits_root)
+
+
+def test_layout_is_read_by_the_voc_reader(digits_root: Path) -> None:
+    r = get_reader("digits", digits_root)
+    train, val = r.samples("train"), r.samples("val")
+    assert len(train) == 120 and len(val) == 30
+    assert train[0].id == "train_00000" and val[-1].id == "val_00029"
+    assert train[0].image == digits_root / "JPEGImages" / "train_00000.png"
+    assert train[0].label == digits_root / "SegmentationClass" / "train_00000.png"
+    assert r.read_image(train[0].image).size == (64, 64)
+
+
+def test_label_pngs_encode_classes(digits_root: Path) -> None:
+    im = Image.open(digits_root / "SegmentationClass" / "train_00001.png")
+    assert im.mode == "P"
+    pal = im.getpalette()
+    info = get_dataset_info("digits")
+    for c in range(11):
+        assert tuple(pal[3 * c : 3 * c + 3]) == info.palette[c]
+    assert tuple(pal[765:768]) == (224, 224, 192)
+    r = get_reader("digits", digits_root)
+    seen = set()
+    for s in r.samples("train"):
+        seen |= set(np.unique(r.read_label(s.label)).tolist())
+    assert seen == set(range(11)) | {255}
+
+
+def _pools() -> tuple[np.ndarray, list[np.ndarray]]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return data.images.astype(np.float32), [np.flatnonzero(data.target == d) for d in range(10)]
+
+
+def test_ignore_ring_separates_digits_from_background() -> None:
+    glyphs, pools = _pools()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        img, lab = compose(rng, glyphs, pools, 64)
+        assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+        obj = (lab != 0) & (lab != 255)
+        assert obj.any(), "at least one digit"
+        # no object pixel touches background (8-neighbourhood): a 255 ring separates them
+        p = np.pad(lab, 1, constant_values=255)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                nb = p[1 + dy : 65 + dy, 1 + dx : 65 + dx]
+                assert not np.any(obj & (nb == 0))
+        assert (lab == 255).any()
+
+
+class _ForcedDigit:
+    """A numpy Generator whose digit draws (integers(10)) all return `d`."""
+
+    def __init__(self, d: int, seed: int) -> None:
+        self.d, self.rng = d, np.random.default_rng(seed)
+
+    def integers(self, *args, **kw):
+        return self.d if args == (10,) else self.rng.integers(*args, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+@pytest.mark.parametrize("d", range(10))
+def test_digit_d_is_class_d_plus_1(d: int) -> None:
+    glyphs, pools = _pools()
+    _, lab = compose(_ForcedDigit(d, seed=d), glyphs, pools, 64)
+    assert set(np.unique(lab).tolist()) == {0, d + 1, 255}
+    assert (
+        get_dataset_info("digits").class_names[d + 1]
+        == ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"][d]
+    )
+
+
+def test_train_and_val_use_disjoint_halves(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import ucd.data.digits as digits
+
+    used: list[np.ndarray] = []
+    real = digits.compose
+
+    def spy(rng, glyphs, pools, size):
+        used.append(np.concatenate(pools))
+        return real(rng, glyphs, pools, size)
+
+    monkeypatch.setattr(digits, "compose", spy)
+    digits.generate(tmp_path, n_train=2, n_val=2, progress=False)
+    train, val = set(used[0].tolist()), set(used[-1].tolist())
+    assert train and val and not train & val
+    assert max(train) < min(val) and len(train | val) == 1797
+
+
+def test_disjoint_and_overlapped_differ(digits_root: Path) -> None:
+    task = get_task("digits", "5-5")
+    d = compute_split("digits", digits_root, "5-5", "disjoint", workers=1, progress=False)
+    o = compute_split("digits", digits_root, "5-5", "overlapped", workers=1, progress=False)
+    assert d["counts"][0] < o["counts"][0]
+    assert d["ids"][1] == o["ids"][1]  # the last step is the same in both settings
+    # independent brute-force check of the protocol's definitions
+    for k in range(task.n_steps):
+        later = {c for s in task.steps[k + 1 :] for c in s}
+        exp_o, exp_d = [], []
+        for i, cls in o["image_classes"].items():
+            if set(cls) & (set(task.steps[k]) - {0}):
+                exp_o.append(i)
+                if not set(cls) & later:
+                    exp_d.append(i)
+        assert o["ids"][k] == exp_o and d["ids"][k] == exp_d
+
+
+def test_palette_and_errors(tmp_path: Path) -> None:
+    assert len(label_palette()) == 768
+    with pytest.raises(ValueError, match=r"size must be >= 32 px \(got 16\)"):
+        generate(tmp_path, size=16, progress=False)
+    with pytest.raises(ValueError, match=r"n_train and n_val must be >= 1 \(got 0, 5\)"):
+        generate(tmp_path, n_train=0, n_val=5, progress=False)

@@ -1,0 +1,176 @@
+"""`ucd tasks` and `ucd data {generate,split,check}` subcommands (registered by ucd/cli.py).
+
+Handlers take the parsed arguments and return an exit code; errors are raised as ValueError /
+FileNotFoundError and reported by the caller (`main` here, or the top-level CLI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ucd.data.tasks import SETTINGS, check_setting, get_dataset_info, get_task, list_tasks
+
+DEFAULT_ROOT = "results/data/{dataset}"
+
+
+def _root(args: argparse.Namespace) -> Path:
+    return Path(args.root or DEFAULT_ROOT.format(dataset=args.dataset))
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """Print the classes of each step of a task as JSON (all tasks when TASK is omitted)."""
+    if args.dataset and args.task:
+        print(json.dumps([list(s) for s in get_task(args.dataset, args.task).steps]))
+    else:
+        tasks = list_tasks(args.dataset)
+        print(json.dumps({f"{t.dataset}/{t.name}": [list(s) for s in t.steps] for t in tasks}))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Generate the embedded digits benchmark."""
+    from ucd.data.digits import generate
+
+    root = _root(args)
+    generate(
+        root,
+        seed=args.seed,
+        n_train=args.n_train,
+        n_val=args.n_val,
+        size=args.size,
+        progress=not args.quiet,
+    )
+    print(f"wrote {args.dataset} ({args.n_train} train, {args.n_val} val images) to {root}")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    """Compute and save the split file of (dataset, task, setting)."""
+    from ucd.data.splits import compute_split, save_split
+
+    check_setting(args.dataset, args.setting)
+    split = compute_split(
+        args.dataset,
+        _root(args),
+        args.task,
+        args.setting,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    save_split(split, args.out)
+    print(f"wrote {args.out}: training images per step {split['counts']}")
+    return 0
+
+
+def format_check(split: dict, dataset: str, n_val: int | None = None) -> str:
+    """Per-step classes and training-image counts (with published counts when known)."""
+    info = get_dataset_info(dataset)
+    task = get_task(dataset, split["task"])
+    expected = task.expected_counts.get(split["setting"])
+    lines = [
+        f"{dataset} {task.name} {split['setting']}: {split['inputs']['n_files']} training "
+        f"label files" + (f", {n_val} validation images" if n_val is not None else "")
+    ]
+    if split["setting"] not in info.settings:
+        lines.append(f"note: the paper reports {dataset} in {'/'.join(info.settings)} only")
+    for k, classes in enumerate(split["steps"]):
+        names = ", ".join(info.class_names[c] for c in classes)
+        exp = ""
+        if expected and expected[k] is not None:
+            ok = "ok" if expected[k] == split["counts"][k] else "DIFFERS"
+            exp = f" (published: {expected[k]}, {ok})"
+        lines.append(f"step {k}: classes {classes} [{names}]")
+        lines.append(f"        training images: {split['counts'][k]}{exp}")
+    return "\n".join(lines)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Print, per step, the classes and the number of training images."""
+    from ucd.data.base import get_reader
+    from ucd.data.splits import compute_split, load_split
+
+    check_setting(args.dataset, args.setting)
+    root = _root(args)
+    if args.split:
+        split = load_split(args.split, root=root, verify="full" if args.full else True)
+        want = (args.dataset, get_task(args.dataset, args.task).name, args.setting)
+        if (split["dataset"], split["task"], split["setting"]) != want:
+            raise ValueError(
+                f"split file '{args.split}' is for "
+                f"{split['dataset']}/{split['task']}/{split['setting']}, "
+                f"not {'/'.join(want)}"
+            )
+    else:
+        split = compute_split(
+            args.dataset,
+            root,
+            args.task,
+            args.setting,
+            workers=args.workers,
+            progress=not args.quiet,
+        )
+    n_val = len(get_reader(args.dataset, root).samples("val"))
+    print(format_check(split, args.dataset, n_val))
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, setting: bool = True) -> None:
+    p.add_argument("dataset", help="dataset name (tasks.yaml)")
+    p.add_argument("task", help="task name, e.g. 15-5")
+    if setting:
+        p.add_argument("setting", choices=SETTINGS)
+    p.add_argument("--root", default=None, help=f"data root (default {DEFAULT_ROOT})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `tasks` and `data` to the top-level `ucd` subcommands."""
+    p = subparsers.add_parser("tasks", help="classes of each step of a task, as JSON")
+    p.add_argument("dataset", nargs="?", default=None)
+    p.add_argument("task", nargs="?", default=None)
+    p.set_defaults(func=cmd_tasks)
+
+    data = subparsers.add_parser("data", help="generate data, compute and check split files")
+    sub = data.add_subparsers(dest="data_command", required=True)
+
+    p = sub.add_parser("generate", help="generate the embedded benchmark")
+    p.add_argument("dataset", choices=["digits"])
+    p.add_argument("--root", default=None, help=f"output directory (default {DEFAULT_ROOT})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=1200)
+    p.add_argument("--n-val", type=int, default=300)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("split", help="compute and save the split file of a task and setting")
+    _common(p)
+    p.add_argument("--out", required=True, help="split file to write (JSON)")
+    p.add_argument("--workers", type=int, default=None, help="parallel label readers")
+    p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("check", help="classes and training images per step")
+    _common(p)
+    p.add_argument("--split", default=None, help="split file to verify and show")
+    p.add_argument("--full", action="store_true", help="re-hash every label file")
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(func=cmd_check)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (tests): parse `argv`, run the handler, report errors on stderr."""
+    parser = argparse.ArgumentParser(prog="ucd")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"ucd {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""Step datasets: the images of one incremental step and their masked labels (protocol.md).
+
+train, step k: the step's images from the split file; classes not learned at step k -> 0,
+255 stays 255 unless `ignore_to_background` (MiB's choice). all_classes (Joint): every
+training image, no masking. val, after step k: the full validation set, classes not yet
+seen -> 255 (all_classes: none masked).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ucd.data.base import Reader, Sample, get_reader
+from ucd.data.splits import SplitMismatchError, compute_split, load_split
+from ucd.data.tasks import Task, check_setting, get_dataset_info, get_task
+from ucd.data.transforms import TrainTransform, ValTransform
+
+
+def train_lut(
+    task: Task,
+    step: int,
+    num_classes: int,
+    *,
+    ignore_to_background: bool = False,
+    all_classes: bool = False,
+) -> np.ndarray:
+    """256-entry map of training labels at `step`: new classes kept, others -> 0."""
+    lut = np.zeros(256, np.uint8)
+    keep = range(num_classes) if all_classes else task.new_classes(step)
+    for c in keep:
+        lut[c] = c
+    lut[255] = 0 if ignore_to_background else 255
+    return lut
+
+
+def val_lut(task: Task, step: int, num_classes: int, *, all_classes: bool = False) -> np.ndarray:
+    """256-entry map of validation labels after `step`: unseen classes -> 255."""
+    lut = np.full(256, 255, np.uint8)
+    for c in range(num_classes) if all_classes else task.classes_seen(step):
+        lut[c] = c
+    return lut
+
+
+class StepDataset(Dataset):
+    """Samples of one step with a label lookup table and a transform."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        samples: list[Sample],
+        lut: np.ndarray,
+        transform: Any,
+        raw_transform: ValTransform,
+        meta: dict[str, Any],
+    ) -> None:
+        self.reader, self.samples, self.lut = reader, samples, lut
+        self.transform, self.raw_transform, self.meta = transform, raw_transform, meta
+        self.ids = [s.id for s in samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _load(self, index: int) -> tuple[Any, np.ndarray]:
+        s = self.samples[index]
+        img = self.reader.read_image(s.image)
+        label = self.lut[self.reader.read_label(s.label)]
+        if label.shape != (img.size[1], img.size[0]):
+            raise ValueError(
+                f"{self.reader.info.name} {s.id}: label {label.shape[::-1]} and image "
+                f"{img.size} sizes differ ('{s.label}', '{s.image}')"
+            )
+        return img, label
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img, label = self._load(index)
+        return self.transform(img, label)
+
+    def raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Un-normalised uint8 image (H, W, 3) and masked label, validation geometry (no
+        augmentation): pixel-aligned with the model input of the validation transform."""
+        img, label = self._load(index)
+        return self.raw_transform.geometry(img, label)
+
+
+def _train_samples(
+    reader: Reader,
+    t: Task,
+    dataset: str,
+    root: Any,
+    setting: str,
+    step: int,
+    split_file: Any,
+    verify: bool | str,
+) -> list[Sample]:
+    if split_file is None:
+        split = compute_split(dataset, root, t.name, setting, workers=1, progress=False)
+        where = "computed split"
+    elif isinstance(split_file, dict):
+        split, where = split_file, "given split"
+    else:
+        split = load_split(split_file, root=root, verify=verify)
+        where = f"split file '{split_file}'"
+    got = (split.get("dataset"), split.get("task"), split.get("setting"))
+    if got != (dataset, t.name, setting):
+        raise ValueError(
+            f"{where} is for {'/'.join(map(str, got))}, not {dataset}/{t.name}/{setting}"
+        )
+    by_id = {s.id: s for s in reader.samples("train")}
+    missing = [i for i in split["ids"][step] if i not in by_id]
+    if missing:
+        raise SplitMismatchError(
+            f"{where}: {len(missing)} ids of step {step} are not training images under "
+            f"'{root}' (e.g. {', '.join(missing[:3])}); recompute the split"
+        )
+    return [by_id[i] for i in split["ids"][step]]
+
+
+def make_dataset(
+    dataset: str,
+    root: str | os.PathLike,
+    task: str,
+    setting: str,
+    step: int,
+    split: str,
+    *,
+    split_file: str | os.PathLike | dict | None = None,
+    crop_size: int,
+    train_augment: bool = True,
+    ignore_to_background: bool = False,
+    all_classes: bool = False,
+    verify: bool | str = True,
+) -> StepDataset:
+    """Dataset of `step` of `task` for split "train" or "val" (see module doc).
+
+    split_file: the step's image ids (path, or a dict from compute_split); None computes
+    them in memory. verify: data check of the split file ("fast", "full" or False).
+    """
+    info = get_dataset_info(dataset)
+    check_setting(dataset, setting)
+    t = get_task(dataset, task)
+    if not isinstance(step, int) or not 0 <= step < t.n_steps:
+        raise ValueError(f"step {step!r} out of range for {dataset}/{t.name} (0..{t.n_steps - 1})")
+    if not isinstance(crop_size, int) or crop_size < 1:
+        raise ValueError(f"crop_size must be a positive int (got {crop_size!r})")
+    reader = get_reader(dataset, root)
+    raw_tf = ValTransform(crop_size)
+    meta = dict(
+        dataset=dataset,
+        task=t.name,
+        setting=setting,
+        step=step,
+        split=split,
+        all_classes=all_classes,
+        root=str(Path(root)),
+    )
+    if split == "train":
+        if all_classes:
+            samples = reader.samples("train")
+        else:
+            samples = _train_samples(reader, t, dataset, root, setting, step, split_file, verify)
+        lut = train_lut(
+            t,
+            step,
+            info.num_classes,
+            ignore_to_background=ignore_to_background,
+            all_classes=all_classes,
+        )
+        tf = TrainTransform(crop_size) if train_augment else raw_tf
+    elif split == "val":
+        samples = reader.samples("val")
+        lut = val_lut(t, step, info.num_classes, all_classes=all_classes)
+        tf = raw_tf
+    else:
+        raise ValueError(f"unknown split {split!r}; valid splits: train, val")
+    return StepDataset(reader, samples, lut, tf, raw_tf, meta)
