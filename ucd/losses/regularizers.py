@@ -1,0 +1,259 @@
+"""Quadratic parameter regularisers (EWC, PI, RW) and their importance estimators.
+
+Model-agnostic: parameters, gradients and importances are dicts name -> tensor (e.g.
+``dict(model.named_parameters())`` and ``{n: p.grad for n, p in ...}``). The penalty is
+
+    penalty = sum_n sum_i importance[n]_i * (theta[n]_i - theta_old[n]_i)^2
+
+over the names present in both ``old_params`` and ``importance`` (parameters added at this
+step, such as a new classifier head, have no anchor and are free). The caller multiplies it by
+the method's weight (protocol: EWC 500, PI 500, RW 100).
+
+Importance estimators, following the protocol (facts from MiB's implementation, whose EWC / PI /
+RW numbers the paper's tables reuse):
+
+- ``FisherEMA`` (EWC): diagonal empirical Fisher as an exponential moving average of squared
+  gradients updated at every iteration, F <- alpha g^2 + (1 - alpha) F, alpha = 0.9. It is
+  carried across steps (initialised from the previous step's F; ones for new parameters).
+- ``PathIntegral`` (PI, a.k.a. SI): omega accumulates -g * delta_theta at every optimiser
+  step; at the end of the step the score is omega / ((theta_end - theta_start)^2 + eps),
+  clamped at 0, plus the previous steps' score (sums across steps, as MiB). eps = 1e-20 as in
+  MiB: a parameter that barely moved then gets a huge score. (MiB multiplies each
+  displacement by the gradient of the following iteration; here, as in SI, by the gradient
+  that produced it.)
+- ``RiemannianWalk`` (RW): a FisherEMA plus a path score computed every ``every`` = 10
+  optimiser steps: the path integral of the window divided by 0.5 * F * (window displacement)^2
+  + eps, accumulated, clamped at 0 and averaged with the previous step's score. (MiB
+  approximates the window's path integral with the last gradient times the displacement.)
+
+At the next step the importance is min-max normalised per tensor, (x - min) / (max - min +
+1e-8): ``ewc_importance``, ``pi_importance`` and ``rw_importance`` (normalised F + normalised
+score). Feed the estimators the gradients of the task loss (MiB updates them after the task
+loss's backward pass and before the penalty's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "FisherEMA",
+    "PathIntegral",
+    "RiemannianWalk",
+    "ewc_importance",
+    "minmax_normalize",
+    "pi_importance",
+    "quadratic_penalty",
+    "rw_importance",
+]
+
+TensorDict = Mapping[str, Tensor]
+
+
+def _check_dict(name: str, d: object) -> Mapping[str, Tensor]:
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{name} must be a dict name -> tensor, got {type(d).__name__}")
+    for k, v in d.items():
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{name}[{k!r}] must be a tensor, got {type(v).__name__}")
+    return d
+
+
+def _check_shape(name: str, a: Tensor, b: Tensor, what: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"parameter {name!r}: shape {tuple(a.shape)} differs from {what} {tuple(b.shape)}"
+        )
+
+
+def quadratic_penalty(params: TensorDict, old_params: TensorDict, importance: TensorDict) -> Tensor:
+    """sum importance * (params - old_params)^2 over the names the three dicts share."""
+    _check_dict("params", params)
+    _check_dict("old_params", old_params)
+    _check_dict("importance", importance)
+    names = [n for n in params if n in old_params and n in importance]
+    if not names:
+        raise ValueError(
+            "params, old_params and importance share no parameter name: check the naming"
+        )
+    total = None
+    for n in names:
+        p = params[n]
+        _check_shape(n, p, old_params[n], "old_params")
+        _check_shape(n, p, importance[n], "importance")
+        old = old_params[n].detach().to(p.device, p.dtype)
+        imp = importance[n].detach().to(p.device, p.dtype)
+        term = (imp * (p - old).pow(2)).sum()
+        total = term if total is None else total + term
+    return total
+
+
+def minmax_normalize(importance: TensorDict, eps: float = 1e-8) -> dict[str, Tensor]:
+    """Per-tensor min-max normalisation (x - min) / (max - min + eps), as MiB does."""
+    _check_dict("importance", importance)
+    return {n: (t - t.min()) / (t.max() - t.min() + eps) for n, t in importance.items()}
+
+
+def ewc_importance(fisher: TensorDict) -> dict[str, Tensor]:
+    """EWC's importance at the next step: the normalised Fisher."""
+    return minmax_normalize(fisher)
+
+
+def pi_importance(score: TensorDict) -> dict[str, Tensor]:
+    """PI's importance at the next step: the normalised path-integral score."""
+    return minmax_normalize(score)
+
+
+def rw_importance(fisher: TensorDict, score: TensorDict) -> dict[str, Tensor]:
+    """RW's importance at the next step: normalised Fisher + normalised score."""
+    f, s = minmax_normalize(fisher), minmax_normalize(score)
+    return {n: f[n] + s[n] if n in s else f[n] for n in f}
+
+
+def _snapshot(params: TensorDict) -> dict[str, Tensor]:
+    return {n: p.detach().clone() for n, p in params.items()}
+
+
+class FisherEMA:
+    """Online diagonal Fisher: F <- alpha * g^2 + (1 - alpha) * F at every ``after_backward``."""
+
+    def __init__(
+        self, params: TensorDict, *, alpha: float = 0.9, previous: TensorDict | None = None
+    ) -> None:
+        _check_dict("params", params)
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        self.alpha = alpha
+        previous = _check_dict("previous", previous or {})
+        self.fisher: dict[str, Tensor] = {}
+        for n, p in params.items():
+            if n in previous:
+                _check_shape(n, p, previous[n], "previous Fisher")
+                self.fisher[n] = previous[n].detach().clone().to(p.device, p.dtype)
+            else:
+                self.fisher[n] = torch.ones_like(p, requires_grad=False)
+
+    @torch.no_grad()
+    def after_backward(self, grads: Mapping[str, Tensor | None]) -> None:
+        """Update with the current gradients (None entries are skipped)."""
+        for n, g in grads.items():
+            if g is None or n not in self.fisher:
+                continue
+            self.fisher[n] = self.alpha * g.detach().pow(2) + (1 - self.alpha) * self.fisher[n]
+
+    def state(self) -> dict[str, Tensor]:
+        """The Fisher to carry to the next step."""
+        return {n: f.clone() for n, f in self.fisher.items()}
+
+
+class PathIntegral:
+    """Path-integral (SI / PI) importance: omega += -g * delta_theta at every optimiser step."""
+
+    def __init__(
+        self, params: TensorDict, *, eps: float = 1e-20, previous: TensorDict | None = None
+    ) -> None:
+        _check_dict("params", params)
+        self.eps = eps
+        self.start = _snapshot(params)
+        self.last = _snapshot(params)
+        self.omega = {n: torch.zeros_like(p, requires_grad=False) for n, p in self.start.items()}
+        self.grads: dict[str, Tensor] = {}
+        self.previous = {n: t.detach() for n, t in _check_dict("previous", previous or {}).items()}
+
+    @torch.no_grad()
+    def after_backward(self, grads: Mapping[str, Tensor | None]) -> None:
+        """Remember the gradients that the next optimiser step will use."""
+        self.grads = {n: g.detach().clone() for n, g in grads.items() if g is not None}
+
+    @torch.no_grad()
+    def after_optimizer_step(self, params: TensorDict) -> None:
+        """Accumulate -g * (theta_new - theta_old) for the step just taken."""
+        for n, p in params.items():
+            if n not in self.last:
+                continue
+            if n in self.grads:
+                self.omega[n] -= self.grads[n] * (p.detach() - self.last[n])
+            self.last[n] = p.detach().clone()
+        self.grads = {}
+
+    @torch.no_grad()
+    def score(self) -> dict[str, Tensor]:
+        """omega / ((theta_end - theta_start)^2 + eps), clamped at 0, plus the previous score."""
+        out = {}
+        for n, w in self.omega.items():
+            s = (w / ((self.last[n] - self.start[n]).pow(2) + self.eps)).clamp(min=0.0)
+            if n in self.previous:
+                _check_shape(n, s, self.previous[n], "previous score")
+                s = s + self.previous[n].to(s.device, s.dtype)
+            out[n] = s
+        return out
+
+
+class RiemannianWalk:
+    """RW importance: Fisher EMA at every iteration + a path score every ``every`` steps."""
+
+    def __init__(
+        self,
+        params: TensorDict,
+        *,
+        alpha: float = 0.9,
+        every: int = 10,
+        eps: float = 1e-8,
+        previous_fisher: TensorDict | None = None,
+        previous_score: TensorDict | None = None,
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be an int >= 1, got {every!r}")
+        self.fisher = FisherEMA(params, alpha=alpha, previous=previous_fisher)
+        self.every, self.eps = every, eps
+        self.window_start = _snapshot(params)
+        self.last = _snapshot(params)
+        self.path = {n: torch.zeros_like(p) for n, p in self.last.items()}
+        self.raw = {n: torch.zeros_like(p) for n, p in self.last.items()}
+        self.grads: dict[str, Tensor] = {}
+        self.count = 0
+        prev = _check_dict("previous_score", previous_score or {})
+        self.previous = {n: t.detach() for n, t in prev.items()}
+
+    @torch.no_grad()
+    def after_backward(self, grads: Mapping[str, Tensor | None]) -> None:
+        """Update the Fisher and remember the gradients of the coming optimiser step."""
+        self.fisher.after_backward(grads)
+        self.grads = {n: g.detach().clone() for n, g in grads.items() if g is not None}
+
+    @torch.no_grad()
+    def after_optimizer_step(self, params: TensorDict) -> None:
+        """Accumulate the window's path integral; every ``every`` steps, turn it into score."""
+        for n, p in params.items():
+            if n not in self.last:
+                continue
+            if n in self.grads:
+                self.path[n] -= self.grads[n] * (p.detach() - self.last[n])
+            self.last[n] = p.detach().clone()
+        self.grads = {}
+        self.count += 1
+        if self.count % self.every == 0:
+            for n, path in self.path.items():
+                moved = self.last[n] - self.window_start[n]
+                den = 0.5 * self.fisher.fisher[n] * moved.pow(2) + self.eps
+                self.raw[n] += path / den
+                path.zero_()
+                self.window_start[n] = self.last[n].clone()
+
+    def score(self) -> dict[str, Tensor]:
+        """Clamped score, averaged with the previous step's score where there is one."""
+        out = {}
+        for n, s in self.raw.items():
+            s = s.clamp(min=0.0)
+            if n in self.previous:
+                _check_shape(n, s, self.previous[n], "previous score")
+                s = 0.5 * (s + self.previous[n].to(s.device, s.dtype))
+            out[n] = s
+        return out
+
+    def state(self) -> dict[str, dict[str, Tensor]]:
+        """What to carry to the next step: {"fisher": ..., "score": ...}."""
+        return {"fisher": self.fisher.state(), "score": self.score()}
