@@ -1,0 +1,111 @@
+"""Training one step: loss decreases, checkpoints round-trip, bad input is refused early."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.conftest import make_run
+from ucd.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ucd.config import ConfigError, run_config
+from ucd.engine import make_loader, prepare_model, train_step
+from ucd.models import build_model
+
+
+def _batch_loss(model, batch) -> float:
+    model.eval()
+    with torch.no_grad():
+        return float(F.cross_entropy(model(batch[0])["logits"], batch[1], ignore_index=255))
+
+
+def test_training_lowers_the_loss_and_round_trips(tiny_config, tiny_splits, tmp_path):
+    tiny_config["datasets"]["digits"]["optim"]["epochs"] = 3
+    run = make_run(tiny_config, tiny_splits)
+    torch.manual_seed(0)
+    batch = next(iter(make_loader(run)))
+    model, _, _ = prepare_model(run, None)
+    before = _batch_loss(model, batch)
+    metrics = train_step(run, tmp_path / "model.pt")
+    ckpt = load_checkpoint(tmp_path / "model.pt")
+    trained = build_model(run["model"], ckpt["classes"])
+    trained.load_state_dict(ckpt["model"])
+    assert _batch_loss(trained, batch) < before
+    assert ckpt["classes"] == [[0, 1, 2, 3, 4, 5]]
+    assert ckpt["config"] == run
+    assert ckpt["metrics"]["iterations"] == metrics["iterations"] > 0
+    # round trip: saving the loaded payload again gives identical weights
+    save_checkpoint(tmp_path / "copy.pt", ckpt)
+    again = load_checkpoint(tmp_path / "copy.pt")
+    for k, v in ckpt["model"].items():
+        assert torch.equal(v, again["model"][k])
+
+
+def test_step_one_grows_the_head_and_keeps_old_classes(tiny_config, tiny_splits, tmp_path):
+    train_step(make_run(tiny_config, tiny_splits), tmp_path / "s0.pt")
+    run1 = make_run(tiny_config, tiny_splits, step=1)
+    train_step(run1, tmp_path / "s1.pt", prev=tmp_path / "s0.pt")
+    assert load_checkpoint(tmp_path / "s1.pt")["classes"] == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]
+
+
+def test_missing_previous_checkpoint(tiny_config, tiny_splits, tmp_path):
+    run1 = make_run(tiny_config, tiny_splits, step=1)
+    with pytest.raises(CheckpointError, match="needs the checkpoint of step 0"):
+        train_step(run1, tmp_path / "s1.pt")
+    with pytest.raises(CheckpointError, match="checkpoint .*nope.pt does not exist"):
+        train_step(run1, tmp_path / "s1.pt", prev=tmp_path / "nope.pt")
+    assert not (tmp_path / "s1.pt").exists()
+
+
+def test_checkpoint_of_another_task_is_refused(tiny_config, tiny_splits, tmp_path):
+    run0 = make_run(tiny_config, tiny_splits)
+    model = build_model(run0["model"], [[0, 1, 2, 3]])  # not the classes of 5-5 step 0
+    save_checkpoint(
+        tmp_path / "s0.pt",
+        {
+            "model": model.state_dict(),
+            "classes": [[0, 1, 2, 3]],
+            "config": run0,
+            "method_state": {},
+            "metrics": {},
+        },
+    )
+    run1 = make_run(tiny_config, tiny_splits, step=1)
+    with pytest.raises(CheckpointError, match=r"has classes per step \[\[0, 1, 2, 3\]\].*expects"):
+        train_step(run1, tmp_path / "s1.pt", prev=tmp_path / "s0.pt")
+
+
+def test_corrupt_checkpoint_is_detected(tiny_config, tiny_splits, tmp_path):
+    train_step(make_run(tiny_config, tiny_splits), tmp_path / "s0.pt")
+    blob = bytearray((tmp_path / "s0.pt").read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (tmp_path / "s0.pt").write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="is corrupt: its SHA-256 does not match"):
+        load_checkpoint(tmp_path / "s0.pt")
+    (tmp_path / "s0.pt.sha256").unlink()
+    (tmp_path / "s0.pt").write_bytes(bytes(blob[: len(blob) // 3]))  # truncated, no digest
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(tmp_path / "s0.pt")
+
+
+def test_unknown_names_list_the_valid_ones(tiny_config):
+    with pytest.raises(ValueError, match="unknown task 'nope'.*valid.*5-5"):
+        run_config(
+            tiny_config, dataset="digits", task="nope", setting="disjoint", method="ft", step=0
+        )
+    with pytest.raises(ConfigError, match="unknown method 'nope'; valid methods: ft, joint"):
+        run_config(
+            tiny_config, dataset="digits", task="5-5", setting="disjoint", method="nope", step=0
+        )
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*voc"):
+        run_config(
+            tiny_config, dataset="mnist", task="5-5", setting="disjoint", method="ft", step=0
+        )
+
+
+def test_negative_lr_is_refused(tiny_config):
+    tiny_config["datasets"]["digits"]["optim"]["lr"] = -0.1
+    with pytest.raises(ConfigError, match="optim.lr must be"):
+        run_config(
+            tiny_config, dataset="digits", task="5-5", setting="disjoint", method="ft", step=0
+        )

@@ -1,0 +1,104 @@
+"""Checkpoints: atomic save, integrity-checked load, and the checks a next step relies on.
+
+A checkpoint carries the model weights, the classes learned at each step, the resolved run
+config (nanoGPT-style: a checkpoint is self-describing), the methods' state and training
+metrics, plus a digest of its payload so that a truncated or altered file is detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ucd.config import config_hash
+
+FORMAT = "ucd-checkpoint/1"
+# Model settings that must agree between consecutive steps.
+MODEL_KEYS = ("backbone", "output_stride", "width", "head_channels")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt, or does not fit the step that wants to use it."""
+
+
+def _digest(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` atomically (temporary file, fsync, rename) with a digest of its bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**payload, "format": FORMAT, "config_hash": config_hash(payload["config"])}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    blob = buf.getvalue()
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(blob)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    digest_path = path.with_name(path.name + ".sha256")
+    tmp = digest_path.with_name(f".{digest_path.name}.tmp{os.getpid()}")
+    tmp.write_text(_digest(blob) + "\n")
+    tmp.replace(digest_path)
+
+
+def load_checkpoint(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """Load a checkpoint, checking that it exists, matches its digest and has our format."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    blob = path.read_bytes()
+    digest_path = path.with_name(path.name + ".sha256")
+    if verify and digest_path.is_file():
+        expected = digest_path.read_text().strip()
+        if _digest(blob) != expected:
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt: its SHA-256 does not match {digest_path.name} "
+                "(truncated or modified); retrain this step (delete the file and rerun)"
+            )
+    try:
+        payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated zip, pickle error, ...
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({err}); retrain this step"
+        ) from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a ucd checkpoint (format {FORMAT} expected)")
+    if payload.get("config_hash") != config_hash(payload["config"]):
+        raise CheckpointError(f"checkpoint {path}: its config does not match its recorded hash")
+    return payload
+
+
+def check_previous(prev: dict[str, Any], run: dict[str, Any], path: str | Path) -> None:
+    """Refuse a previous-step checkpoint that does not fit the step ``run`` is about to train."""
+    from ucd.data.tasks import get_task
+
+    task = get_task(run["dataset"], run["task"])
+    k = run["step"]
+    cfg = prev["config"]
+    where = f"previous-step checkpoint {path}"
+    for key in ("dataset", "task", "setting"):
+        if cfg[key] != run[key]:
+            raise CheckpointError(f"{where} is for {key} {cfg[key]!r}, this step is {run[key]!r}")
+    if cfg["step"] != k - 1:
+        raise CheckpointError(f"{where} is step {cfg['step']}, step {k - 1} expected")
+    expected = [list(c) for c in task.steps[:k]]
+    if [list(c) for c in prev["classes"]] != expected:
+        raise CheckpointError(
+            f"{where} has classes per step {prev['classes']}, but task {run['task']} of "
+            f"{run['dataset']} expects {expected} before step {k}"
+        )
+    for key in MODEL_KEYS:
+        if cfg["model"].get(key) != run["model"].get(key):
+            raise CheckpointError(
+                f"{where} has model.{key}={cfg['model'].get(key)!r}, this step asks for "
+                f"{run['model'].get(key)!r}"
+            )

@@ -1,0 +1,170 @@
+"""Preemption-safe training: resumable state, signal handling, reproducible sample order.
+
+A step saves its full training state (model, optimiser, position in the data, RNG states, the
+terms' state) periodically and when SLURM signals preemption or the time limit (SIGTERM,
+SIGUSR1), then exits with :data:`RESUME_EXIT_CODE` so the workflow reruns it; the rerun
+continues from the state. Data order and augmentation depend only on (seed, step, epoch, sample
+index), so a resumed step sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ucd.config import config_hash
+
+log = logging.getLogger("ucd.resume")
+
+RESUME_EXIT_CODE = 75  # EX_TEMPFAIL: "try again", the state is saved
+RESUME_FORMAT = "ucd-resume/1"
+
+
+class Preempted(SystemExit):
+    """Raised after the resumable state was saved on a preemption signal."""
+
+    def __init__(self, signame: str, path: Path) -> None:
+        super().__init__(RESUME_EXIT_CODE)
+        self.message = f"received {signame}: saved resumable state to {path}; rerun to resume"
+
+
+class SignalFlag:
+    """Records SIGTERM / SIGUSR1 instead of dying, so the loop can save and exit cleanly."""
+
+    SIGNALS = ("SIGTERM", "SIGUSR1")
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalFlag:
+        for name in self.SIGNALS:
+            sig = getattr(signal, name)
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside a test runner thread)
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A per-sample seed that depends only on (run seed, epoch, sample index)."""
+    return (((seed * 1_000_003) + epoch) * 1_000_003 + index) % (2**63 - 1)
+
+
+class SeededSamples(Dataset):
+    """Wraps a dataset so that item ``(epoch, i)`` is augmented from its own seed.
+
+    The global RNGs are seeded per sample (and restored afterwards in the main process), so
+    augmentation is a pure function of (seed, epoch, index), whatever the worker layout.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        s = sample_seed(self.seed, epoch, index)
+        py_state, np_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            random.seed(s)
+            np.random.seed(s % 2**32)
+            torch.manual_seed(s)
+            try:
+                return self.dataset[index]
+            finally:
+                random.setstate(py_state)
+                np.random.set_state(np_state)
+
+
+class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Shuffled batches of ``(epoch, index)`` keys; the permutation depends on (seed, epoch).
+
+    ``start(epoch, batch)`` skips the batches already trained when resuming mid-epoch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.epoch, self.skip = 0, 0
+
+    def start(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size  # drop_last
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        g = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, -1))
+        perm = torch.randperm(self.n, generator=g).tolist()
+        for b in range(self.skip, len(self)):
+            chunk = perm[b * self.batch_size : (b + 1) * self.batch_size]
+            yield [(self.epoch, i) for i in chunk]
+
+
+def resume_path(out: str | Path) -> Path:
+    """Where the resumable state of the step writing ``out`` lives."""
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
+def save_resume(path: Path, state: dict[str, Any], run: dict[str, Any]) -> None:
+    """Write the resumable state atomically; a kill mid-write leaves the previous state intact."""
+    state = {
+        **state,
+        "format": RESUME_FORMAT,
+        "config_hash": config_hash(run),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+        },
+    }
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    if os.environ.get("UCD_FAULT_KILL_IN_SAVE") == str(state["iteration"]):  # fault-injection tests
+        os.kill(os.getpid(), signal.SIGKILL)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def load_resume(path: Path, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The saved state for this exact run config, or None (stale/unreadable ones are set aside)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        ok = state.get("format") == RESUME_FORMAT
+    except Exception as err:  # noqa: BLE001 - any unreadable file is set aside, never trusted
+        log.warning("resumable state %s is unreadable (%s): starting the step afresh", path, err)
+        ok, state = False, None
+    if state is not None and ok and state.get("config_hash") != config_hash(run):
+        log.warning("resumable state %s was saved under another config: starting afresh", path)
+        ok = False
+    if not ok:
+        path.replace(path.with_name(path.name + ".stale"))
+        return None
+    random.setstate(state["rng"]["python"])
+    np.random.set_state(state["rng"]["numpy"])
+    torch.set_rng_state(state["rng"]["torch"])
+    return state
