@@ -1,0 +1,189 @@
+"""`ucd report ...` through ucd.reporting.cli.main(argv)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ucd.reporting.cli import main
+
+
+@pytest.fixture
+def summary(tmp_path, metrics_writer):
+    root = tmp_path / "results"
+    for method, v in (("mib", 0.5), ("mib_ucd", 0.6)):
+        metrics_writer(root, "digits", "5-5", "disjoint", method, 0, {c: v for c in range(6)})
+        metrics_writer(root, "digits", "5-5", "disjoint", method, 1, {c: v for c in range(11)})
+    out = tmp_path / "summary.csv"
+    assert main(["collect", "--results", str(root), "--out", str(out)]) == 0
+    return out
+
+
+def test_collect_prints_counts(summary, capsys, tmp_path):
+    assert (
+        main(["report", "collect", "--results", str(tmp_path / "results"), "--out", str(summary)])
+        == 0
+    )
+    assert "4 step result(s) of 2 run(s)" in capsys.readouterr().out
+
+
+def test_table_formats(summary, tmp_path):
+    tex, html, csv = (tmp_path / "t" / f"table9.{s}" for s in ("tex", "html", "csv"))
+    for out in (tex, html, csv):
+        assert (
+            main(["table", "table9", "--summary", str(summary), "--out", str(out), "--embedded"])
+            == 0
+        )
+    text = tex.read_text()
+    assert r"\begin{tabular}" in text and r"\textbf{60.0}" in text and "--" in text
+    assert "<b>60.0</b>" in html.read_text()
+    lines = csv.read_text().splitlines()
+    assert lines[0].startswith("method,digits/5-5/disjoint/old")
+    assert lines[3].startswith("0.01,60.0,60.0,60.0,,,")  # MiB+UCD; 8-2 not run
+    standalone = tmp_path / "s.tex"
+    assert main(["table", "table9", "--out", str(standalone), "--standalone"]) == 0
+    assert standalone.read_text().startswith("\\documentclass")
+
+
+def test_table_compare(summary, tmp_path):
+    out = tmp_path / "table1.tex"
+    assert main(["table", "table1", "--summary", str(summary), "--out", str(out), "--compare"]) == 0
+    assert "{\\scriptsize(64.7)}" in out.read_text()  # MiB 15-5 disjoint, not run on VOC here
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["table", "table42", "--out", "x.tex"], "unknown table or figure 'table42'"),
+        (["table", "figure10", "--out", "x.tex"], "figure10 is a figure"),
+        (["table", "table3", "--out", "x.tex", "--embedded"], "table3 is not available"),
+        (
+            ["table", "table1", "--out", "x.tex", "--embedded", "--compare"],
+            "--compare needs the paper's benchmarks",
+        ),
+        (["table", "table1", "--out", "x.docx"], "unknown format '.docx'"),
+        (["table", "table1", "--out", "x.tex", "--summary", "none.csv"], "none.csv does not exist"),
+        (["figure", "table1", "--summary", "SUMMARY", "--out", "f.png"], "table1 is a table"),
+        (
+            ["curves", "--summary", "SUMMARY", "--benchmark", "digits/5-5", "--out", "c.png"],
+            "'digits/5-5' must read 'dataset/task/setting'",
+        ),
+        (["qualitative", "--benchmark", "digits/5-5/disjoint", "--out", "q.png"], "give --methods"),
+        (
+            [
+                "qualitative",
+                "--benchmark",
+                "digits/5-5/disjoint",
+                "--predictions",
+                "mib",
+                "--out",
+                "q.png",
+            ],
+            "expected NAME=PATH",
+        ),
+        (
+            [
+                "qualitative",
+                "--benchmark",
+                "digits/5-5/disjoint",
+                "--methods",
+                "mib",
+                "--results",
+                "nowhere",
+                "--out",
+                "q.png",
+            ],
+            "step1/predictions.npz does not exist",
+        ),
+    ],
+)
+def test_errors_are_reported(argv, message, summary, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [str(summary) if a == "SUMMARY" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ucd report: error:") and message in err
+
+
+def test_figures_and_curves(summary, tmp_path):
+    out = tmp_path / "fig" / "figure11.png"
+    assert (
+        main(["figure", "figure11", "--summary", str(summary), "--out", str(out), "--embedded"])
+        == 0
+    )
+    assert out.is_file() and out.with_suffix(".pdf").is_file()
+    out = tmp_path / "curves.pdf"
+    assert (
+        main(
+            [
+                "curves",
+                "--summary",
+                str(summary),
+                "--benchmark",
+                "digits/5-5/disjoint",
+                "--methods",
+                "mib",
+                "mib_ucd",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert out.is_file() and out.with_suffix(".png").is_file()
+
+
+def test_qualitative_from_results(tmp_path, metrics_writer):
+    # Joint has one step that saw every class: its step 0 is its final model
+    metrics_writer(
+        tmp_path / "results", "digits", "5-5", "disjoint", "joint", 0, {c: 0.5 for c in range(11)}
+    )
+    for method, step in (("mib", 1), ("mib_ucd", 1), ("joint", 0)):
+        d = tmp_path / "results" / "digits" / "5-5" / "disjoint" / method / f"step{step}"
+        d.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            d / "predictions.npz",
+            ids=np.array(["a", "b"]),
+            image=np.zeros((2, 8, 8, 3), np.uint8),
+            label=np.ones((2, 8, 8), np.uint8),
+            pred=np.ones((2, 8, 8), np.uint8),
+        )
+    out = tmp_path / "q.png"
+    assert (
+        main(
+            [
+                "qualitative",
+                "--benchmark",
+                "digits/5-5/disjoint",
+                "--results",
+                str(tmp_path / "results"),
+                "--methods",
+                "mib",
+                "mib_ucd",
+                "joint",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert out.is_file() and out.with_suffix(".pdf").is_file()
+
+
+def test_runs_listing(capsys):
+    assert main(["runs", "table9", "--embedded"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines[0] == "digits/5-5/disjoint/mib_ucd-lam0" and len(lines) == 10
+    assert main(["runs", "--list", "--embedded"]) == 0
+    assert "table3" not in capsys.readouterr().out.split()
+
+
+def test_registers_under_the_top_level_cli(tmp_path):
+    import argparse
+
+    from ucd.reporting.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", "runs", "figure11"])
+    assert args.func(args) == 0

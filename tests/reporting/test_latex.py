@@ -1,0 +1,210 @@
+"""Best-value selection, LaTeX/HTML rendering, well-formedness and (if pdflatex is
+installed) compilation of every table."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from ucd.data.tasks import get_task
+from ucd.reporting.aggregate import collect
+from ucd.reporting.grid import build_table, select_best, signed_difference
+from ucd.reporting.html import render_html
+from ucd.reporting.latex import escape, render_latex, standalone_document
+from ucd.reporting.tables import get_spec, load_tables
+
+NAN = math.nan
+
+
+def test_select_best_bold_and_underline_by_hand():
+    values = np.array(
+        [
+            [50.0, 40.0, 1.0],
+            [60.0, 40.0, 2.0],
+            [55.0, NAN, 3.0],
+            [52.0, 10.0, 4.0],
+            [99.0, 99.0, 5.0],  # Joint: part None, never marked
+        ]
+    )
+    bold, under = select_best(values, [1, 1, 2, 2, None], [1, 1, 1], [True, True, False])
+    assert bold.tolist() == [
+        [False, True, False],  # tie at 40.0: both bold
+        [True, True, False],
+        [False, False, False],
+        [False, False, False],
+        [False, False, False],
+    ]
+    # part 2: best 55.0 underlined in column 0; column 1 has a single value there: no underline;
+    # part 1 holds the bold cells: no underline; column 2 is not markable (memory/time)
+    assert under.tolist() == [
+        [False, False, False],
+        [False, False, False],
+        [True, False, False],
+        [False, False, False],
+        [False, False, False],
+    ]
+
+
+def test_select_best_compares_printed_numbers_and_switches():
+    values = np.array([[60.04], [60.01], [59.0], [58.0]])
+    bold, _ = select_best(values, [1, 1, 2, 2], [1], [True])
+    assert bold[:, 0].tolist() == [True, True, False, False]  # both print as 60.0
+    bold, _ = select_best(values, [1, 1, 2, 2], [2], [True])
+    assert bold[:, 0].tolist() == [True, False, False, False]
+    bold, under = select_best(values, [1, 1, 2, 2], [1], [True], bold=False)
+    assert not bold.any() and under[:, 0].tolist() == [True, True, True, False]
+    bold, under = select_best(values, [1, 1, 2, 2], [1], [True], underline=False)
+    assert not under.any()
+    empty = np.full((2, 1), NAN)
+    bold, under = select_best(empty, [1, 1], [1], [True])
+    assert not bold.any() and not under.any()
+
+
+def test_signed_difference():
+    assert signed_difference(71.24, 71.8, 1) == "-0.6"
+    assert signed_difference(71.8, 71.8, 1) == "+0.0"
+    assert signed_difference(0.04, 0.0, 1) == "+0.0"
+    assert signed_difference(42.125, 40.0, 2) == "+2.12"  # 42.12 printed (banker's: 42.12)
+
+
+def _uniform(root, writer, benchmark, method, value):
+    """The last step of a run where every seen class has IoU `value`."""
+    dataset, task, setting = benchmark.split("/")
+    t = get_task(dataset, task)
+    seen = t.classes_seen(t.n_steps - 1)
+    writer(
+        root,
+        dataset,
+        task,
+        setting,
+        method,
+        t.n_steps - 1,
+        {c: value for c in seen},
+        peak_gpu_mem_mb=1536.0,
+        train_time_s=90.0,
+    )
+
+
+@pytest.fixture
+def table5_summary(tmp_path, metrics_writer):
+    root = tmp_path / "results"
+    values = {
+        "ft": 0.2,
+        "ilt": 0.4,
+        "plop": 0.5,
+        "plop_ucd": 0.55,
+        "mib": 0.3,
+        "mib_ucd": 0.35,
+        "joint": 0.9,
+    }
+    for method, v in values.items():
+        _uniform(root, metrics_writer, "cityscapes/13-6/overlapped", method, v)
+    return collect(root)
+
+
+def _row(tex: str, name: str) -> list[str]:
+    line = next(ln for ln in tex.splitlines() if ln.startswith(name + " &"))
+    return _cells(line)
+
+
+def _cells(line: str) -> list[str]:
+    """Split a tabular row on & at brace depth 0."""
+    body = line.rstrip()
+    body = body[:-2] if body.endswith(r"\\") else body
+    cells, depth, cur = [], 0, ""
+    for i, ch in enumerate(body):
+        if ch in "{}" and (i == 0 or body[i - 1] != "\\"):
+            depth += 1 if ch == "{" else -1
+        if ch == "&" and depth == 0 and body[i - 1] != "\\":
+            cells.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return cells + [cur.strip()]
+
+
+def test_table5_marks_and_missing_cells(table5_summary):
+    tex = render_latex(build_table(get_spec("table5"), table5_summary))
+    # columns: 13-6 old, new, mIoU, then 13-1 (not run): dashes
+    assert _row(tex, "PLOP+UCD") == ["PLOP+UCD", *[r"\textbf{55.0}"] * 3, "--", "--", "--"]
+    assert _row(tex, "ILT")[1:4] == [r"\underline{40.0}"] * 3  # best of part FT/ILT
+    assert _row(tex, "MiB+UCD")[1:4] == [r"\underline{35.0}"] * 3
+    assert _row(tex, "MiB")[1:4] == ["30.0"] * 3
+    assert _row(tex, "Joint")[1:4] == ["90.0"] * 3  # upper bound, never bold
+    assert "1-13 & 14-19 & mIoU" in tex
+
+
+def test_compare_variant_shows_paper_and_difference(table5_summary):
+    tex = render_latex(build_table(get_spec("table5"), table5_summary, compare=True))
+    cells = _row(tex, "MiB+UCD")
+    # ours 35.0 against the paper's 53.0 / 18.6 / 42.1; 13-1 not run: paper only
+    assert r"\underline{35.0}" in cells[1] and r"(53.0, $-18.0$)" in cells[1]
+    assert r"(18.6, $+16.4$)" in cells[2]
+    assert cells[4].startswith(r"\begin{tabular}") and "--" in cells[4] and "(52.2)" in cells[4]
+    html = render_html(build_table(get_spec("table5"), table5_summary, compare=True))
+    assert '<u>35.0</u> <span class="ref">(53.0, -18.0)</span>' in html
+    assert "<b>55.0</b>" in html
+
+
+def _check_well_formed(tex: str, n_columns: int) -> None:
+    unescaped = re.sub(r"\\[{}]", "", tex)
+    assert unescaped.count("{") == unescaped.count("}")
+    assert tex.count(r"\begin{") == tex.count(r"\end{")
+    body = tex[tex.index(r"\toprule") : tex.index(r"\bottomrule")]
+    for line in body.splitlines():
+        if not line.rstrip().endswith(r"\\"):
+            assert line.startswith((r"\toprule", r"\midrule", r"\cmidrule")), line
+            continue
+        width = 0
+        for cell in _cells(line):
+            m = re.match(r"\\multicolumn\{(\d+)\}", cell)
+            width += int(m.group(1)) if m else 1
+        assert width == n_columns, line
+
+
+@pytest.mark.parametrize("table_id", [t for t in load_tables() if t.startswith("table")])
+@pytest.mark.parametrize("compare", [False, True])
+def test_every_table_is_well_formed(table_id, compare, table5_summary):
+    spec = get_spec(table_id)
+    data = build_table(spec, table5_summary, compare=compare)
+    n_columns = 1 + len(spec.lead_columns) + sum(len(b.columns) for b in spec.blocks)
+    _check_well_formed(render_latex(data), n_columns)
+    assert render_html(data).count("<tr") == data.header_levels + len(spec.rows)
+
+
+def test_empty_summary_is_all_dashes():
+    data = build_table(get_spec("table9"), None)
+    tex = render_latex(data)
+    assert _row(tex, "0.01")[1:] == ["--"] * 6  # lambda_ucd = 0.01: MiB+UCD
+    assert r"\lambda_{ucd}" in tex and r"\bottomrule" in tex
+
+
+def test_escape():
+    assert escape("50% & a_b #1 {x} †") == r"50\% \& a\_b \#1 \{x\} \dag{}"
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_every_table_compiles(tmp_path, table5_summary):
+    tables = []
+    for table_id in [t for t in load_tables() if t.startswith("table")]:
+        for compare in (False, True):
+            tables.append(
+                render_latex(build_table(get_spec(table_id), table5_summary, compare=compare))
+            )
+    for table_id in ("table1", "table7"):
+        tables.append(render_latex(build_table(get_spec(table_id, embedded=True), None)))
+    (tmp_path / "all.tex").write_text(standalone_document(*tables))
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "all.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert (tmp_path / "all.pdf").stat().st_size > 1000

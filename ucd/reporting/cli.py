@@ -1,0 +1,210 @@
+"""`ucd report ...`: collect metrics, write tables (LaTeX/HTML/CSV), figures and
+qualitative maps. `register(subparsers)` plugs into ucd/cli.py; `main(argv)` runs alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ucd.reporting.tables import parse_benchmark
+
+
+def _summary(path: str | None):
+    from ucd.reporting.aggregate import read_summary
+
+    return read_summary(path) if path else None
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from ucd.reporting.aggregate import collect
+
+    df = collect(args.results, out=args.out)
+    n_runs = len(df.groupby(["dataset", "task", "setting", "method"])) if len(df) else 0
+    print(f"{len(df)} step result(s) of {n_runs} run(s) -> {args.out}")
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from ucd.reporting.grid import build_table, table_frame
+    from ucd.reporting.html import render_html
+    from ucd.reporting.latex import render_latex, standalone_document
+    from ucd.reporting.tables import TableSpec, get_spec
+
+    spec = get_spec(args.table, embedded=args.embedded)
+    if not isinstance(spec, TableSpec):
+        raise ValueError(f"{args.table} is a figure: use `ucd report figure {args.table}`")
+    if args.compare and args.embedded:
+        raise ValueError(
+            "--compare needs the paper's benchmarks: the embedded benchmark has no "
+            "published numbers"
+        )
+    data = build_table(spec, _summary(args.summary), compare=args.compare)
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix == ".tex":
+        text = render_latex(data)
+        text = standalone_document(text) if args.standalone else text
+    elif suffix in (".html", ".htm"):
+        text = render_html(data)
+    elif suffix == ".csv":
+        text = table_frame(data).to_csv(index_label="method")
+    else:
+        raise ValueError(f"--out {out}: unknown format {suffix!r}; use .tex, .html or .csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"{spec.id} -> {out}")
+    return 0
+
+
+def _cmd_figure(args: argparse.Namespace) -> int:
+    from ucd.reporting.figures import plot_figure, save_figure
+    from ucd.reporting.tables import FigureSpec, get_spec
+
+    spec = get_spec(args.figure, embedded=args.embedded)
+    if not isinstance(spec, FigureSpec):
+        raise ValueError(f"{args.figure} is a table: use `ucd report table {args.figure}`")
+    df = _summary(args.summary)
+    paths = save_figure(plot_figure(df, spec), args.out)
+    print(f"{spec.id} -> {', '.join(map(str, paths))}")
+    return 0
+
+
+def _cmd_curves(args: argparse.Namespace) -> int:
+    from ucd.reporting.figures import plot_curves, save_figure
+    from ucd.reporting.tables import Block
+
+    block = Block(*parse_benchmark(args.benchmark), ("all",))
+    paths = save_figure(plot_curves(_summary(args.summary), block, args.methods), args.out)
+    print(f"curves {args.benchmark} -> {', '.join(map(str, paths))}")
+    return 0
+
+
+def _cmd_qualitative(args: argparse.Namespace) -> int:
+    from ucd.reporting.figures import save_figure
+    from ucd.reporting.qualitative import plot_qualitative
+    from ucd.reporting.tables import display_name
+
+    dataset, task, setting = parse_benchmark(args.benchmark)
+    if args.predictions:
+        preds = {}
+        for item in args.predictions:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise ValueError(f"--predictions {item!r}: expected NAME=PATH")
+            preds[display_name(name)] = path
+    else:
+        if not args.methods:
+            raise ValueError("give --methods (with --results) or --predictions NAME=PATH ...")
+        root = Path(args.results) / dataset / task / setting
+        preds = {
+            display_name(m): _final_predictions(root / m, dataset, task, args.step)
+            for m in args.methods
+        }
+    fig = plot_qualitative(
+        preds, dataset=dataset, ids=args.ids, max_images=args.n, title=args.title
+    )
+    paths = save_figure(fig, args.out)
+    print(f"qualitative {args.benchmark} -> {', '.join(map(str, paths))}")
+    return 0
+
+
+def _final_predictions(method_dir: Path, dataset: str, task: str, step: int | None) -> Path:
+    """predictions.npz of `step`, by default of the last step (step 0 for a single-step run
+    such as Joint, whose step 0 already saw every class)."""
+    from ucd.reporting.tables import task_steps
+
+    if step is None:
+        steps = task_steps(dataset, task)
+        step = len(steps) - 1
+        metrics = method_dir / "step0" / "metrics.json"
+        if not (method_dir / f"step{step}").exists() and metrics.is_file():
+            seen = json.loads(metrics.read_text(encoding="utf-8")).get("classes_seen", [])
+            if len(seen) == sum(len(s) for s in steps):
+                step = 0
+    return method_dir / f"step{step}" / "predictions.npz"
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from ucd.reporting.tables import available, required_runs
+
+    if args.list:
+        print("\n".join(available(embedded=args.embedded)))
+        return 0
+    for run in required_runs(args.ids or None, embedded=args.embedded):
+        print("/".join(run))
+    return 0
+
+
+def _add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("collect", help="every metrics.json -> one summary CSV")
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--out", default="results/summary.csv", help="summary CSV to write")
+    p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser("table", help="one paper table as LaTeX (.tex), HTML (.html) or CSV")
+    p.add_argument("table", help="table1 ... table9")
+    p.add_argument("--summary", help="summary CSV (omit: every cell a dash)")
+    p.add_argument("--out", required=True, help="output file; its suffix picks the format")
+    p.add_argument("--compare", action="store_true", help="paper's number, difference")
+    p.add_argument("--embedded", action="store_true", help="embedded (digits) tasks")
+    p.add_argument("--standalone", action="store_true", help="a compilable LaTeX document")
+    p.set_defaults(func=_cmd_table)
+
+    p = sub.add_parser("figure", help="Fig. 10 or Fig. 11 (PDF and PNG)")
+    p.add_argument("figure", help="figure10 or figure11")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--out", required=True, help="output path; .pdf and .png are written")
+    p.add_argument("--embedded", action="store_true")
+    p.set_defaults(func=_cmd_figure)
+
+    p = sub.add_parser("curves", help="mIoU all/old/new after each step of one benchmark")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--benchmark", required=True, help="dataset/task/setting")
+    p.add_argument("--methods", nargs="+", help="default: every method run on the benchmark")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_curves)
+
+    p = sub.add_parser("qualitative", help="image / ground truth / predictions maps")
+    p.add_argument("--benchmark", required=True, help="dataset/task/setting")
+    p.add_argument("--predictions", nargs="+", metavar="NAME=PATH", help="predictions.npz files")
+    p.add_argument("--results", default="results", help="with --methods: results directory")
+    p.add_argument("--methods", nargs="+", help="read RESULTS/.../METHOD/stepK/predictions.npz")
+    p.add_argument("--step", type=int, help="step of the predictions (default: the last)")
+    p.add_argument("--ids", nargs="+", help="image ids to show (default: the first --n)")
+    p.add_argument("--n", type=int, default=4, help="number of images (default: 4)")
+    p.add_argument("--title")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_qualitative)
+
+    p = sub.add_parser("runs", help="the (dataset/task/setting/method) runs tables need")
+    p.add_argument("ids", nargs="*", help="table/figure ids (default: all available)")
+    p.add_argument("--embedded", action="store_true")
+    p.add_argument("--list", action="store_true", help="list the available table/figure ids")
+    p.set_defaults(func=_cmd_runs)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `report` and its subcommands to the top-level `ucd` parser."""
+    p = subparsers.add_parser("report", help="tables, figures and summaries of the results")
+    _add_commands(p.add_subparsers(dest="report_command", required=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `ucd report` alone: main(["table", "table1", "--out", "t.tex"])."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:
+        argv = argv[1:]
+    parser = argparse.ArgumentParser(prog="ucd report", description=__doc__)
+    _add_commands(parser.add_subparsers(dest="report_command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"ucd report: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

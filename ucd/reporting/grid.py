@@ -1,0 +1,167 @@
+"""A table's content before rendering: columns with their header levels, our
+values, the paper's values, and the bold/underline selection."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ucd.reporting.aggregate import cell_value
+from ucd.reporting.reference import RefCell, reference_value
+from ucd.reporting.tables import Block, TableSpec, column_label, settings
+
+UNMARKED_COLUMNS = ("memory", "time")  # resources: never bold/underlined
+COLUMN_DECIMALS = {"memory": 1, "time": 0}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One value column: its benchmark, key, header texts (top -> bottom) and format."""
+
+    block: Block | None  # None for the leading (check-mark) columns
+    key: str
+    headers: tuple[str, ...]
+    decimals: int
+    markable: bool
+
+
+@dataclass
+class TableData:
+    """Everything a renderer needs; values are NaN where a run is missing."""
+
+    spec: TableSpec
+    lead_columns: list[Column]  # check-mark columns (Table 7), before the values
+    columns: list[Column]
+    values: np.ndarray  # (rows, value columns), our numbers
+    reference: list[list[RefCell]] | None  # the paper's, when comparing
+    bold: np.ndarray
+    underline: np.ndarray
+
+    @property
+    def header_levels(self) -> int:
+        return len(self.columns[0].headers) if self.columns else 1
+
+
+def _header_text(block: Block, level: str) -> str:
+    names = settings()
+    if level == "dataset":
+        return names["datasets"].get(block.dataset, block.dataset)
+    if level == "setting":
+        return names["settings"].get(block.setting, block.setting)
+    return block.task
+
+
+def build_columns(spec: TableSpec) -> tuple[list[Column], list[Column]]:
+    """(leading check-mark columns, value columns), headers padded to the same depth."""
+    value_cols = []
+    for b in spec.blocks:
+        tops = tuple(_header_text(b, h) for h in spec.header)
+        for key in b.columns:
+            value_cols.append(
+                Column(
+                    block=b,
+                    key=key,
+                    headers=(*tops, column_label(b, key, spec.all_label)),
+                    decimals=COLUMN_DECIMALS.get(key, spec.decimals),
+                    markable=key not in UNMARKED_COLUMNS,
+                )
+            )
+    lead_cols = [Column(None, "lead", tuple(h), 0, False) for h in spec.lead_columns]
+    depth = max(len(c.headers) for c in value_cols + lead_cols)
+
+    def pad(c: Column) -> Column:
+        extra = ("",) * (depth - len(c.headers))
+        return Column(c.block, c.key, extra + c.headers, c.decimals, c.markable)
+
+    return [pad(c) for c in lead_cols], [pad(c) for c in value_cols]
+
+
+def select_best(
+    values: np.ndarray,
+    parts: list[object],
+    decimals: list[int],
+    markable: list[bool],
+    *,
+    bold: bool = True,
+    underline: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bold = best of the column over rows with a part (ties at printed precision all bold);
+    underline = best within a part (at least two values) when that part holds no bold cell."""
+    n_rows, n_cols = values.shape
+    is_bold = np.zeros((n_rows, n_cols), dtype=bool)
+    is_under = np.zeros((n_rows, n_cols), dtype=bool)
+    eligible = np.array([p is not None for p in parts], dtype=bool)
+    for j in range(n_cols):
+        if not markable[j]:
+            continue
+        col = np.round(values[:, j], decimals[j])
+        ok = eligible & ~np.isnan(col)
+        if not ok.any():
+            continue
+        if bold:
+            is_bold[:, j] = ok & (col == col[ok].max())
+        if not underline:
+            continue
+        for part in {p for p in parts if p is not None}:
+            in_part = ok & np.array([p == part for p in parts])
+            if in_part.sum() < 2 or (is_bold[:, j] & in_part).any():
+                continue
+            is_under[:, j] = is_under[:, j] | (in_part & (col == col[in_part].max()))
+    return is_bold, is_under
+
+
+def build_table(
+    spec: TableSpec, summary: pd.DataFrame | None, *, compare: bool = False
+) -> TableData:
+    """Fill a table from the summary (None or empty: every cell missing)."""
+    lead, cols = build_columns(spec)
+    values = np.full((len(spec.rows), len(cols)), math.nan)
+    if summary is not None and not summary.empty:
+        keys = ["dataset", "task", "setting", "method"]
+        runs = {k: g for k, g in summary.groupby(keys, sort=False)}  # one filter, not one per cell
+        for i, row in enumerate(spec.rows):
+            for j, c in enumerate(cols):
+                key = (c.block.dataset, c.block.task, c.block.setting, row.method)
+                if key in runs:
+                    values[i, j] = cell_value(runs[key], c.block, row.method, c.key)
+    reference = None
+    if compare:
+        reference = [
+            [reference_value(spec.id, r.method, c.block.benchmark, c.key) for c in cols]
+            for r in spec.rows
+        ]
+    bold, under = select_best(
+        values,
+        [r.part for r in spec.rows],
+        [c.decimals for c in cols],
+        [c.markable for c in cols],
+        bold=spec.bold,
+        underline=spec.underline,
+    )
+    return TableData(spec, lead, cols, values, reference, bold, under)
+
+
+def format_number(value: float | None, decimals: int, missing: str = "-") -> str:
+    """Fixed decimals, `missing` for NaN/None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return f"{value:.{decimals}f}"
+
+
+def signed_difference(ours: float, paper: float, decimals: int) -> str:
+    """ours - paper of the printed (rounded) numbers, with its sign: "+0.6", "-1.2", "+0.0"."""
+    diff = round(round(ours, decimals) - round(paper, decimals), decimals)
+    return f"{'-' if diff < 0 else '+'}{abs(diff):.{decimals}f}"
+
+
+def table_frame(data: TableData) -> pd.DataFrame:
+    """Our numbers as printed (rounded) in a DataFrame (rows: display names; columns:
+    benchmark/key)."""
+    cols = [f"{c.block.benchmark}/{c.key}" for c in data.columns]
+    rounded = np.column_stack(
+        [np.round(data.values[:, j], c.decimals) for j, c in enumerate(data.columns)]
+    )
+    return pd.DataFrame(rounded, index=[r.name for r in data.spec.rows], columns=cols)
