@@ -15,7 +15,7 @@ all: tables
 
 # Command 1 of the README: install, then regenerate every table and figure of the default grid.
 tables: $(VENV)/.installed
-	$(BIN)/snakemake --cores $(CORES) all_tables
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) all_tables
 
 # Command 2 of the README: install, then run the test suite.
 # pytest exits 5 when it collects no test: not a failure of the set-up.

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "optim": {
         "lr": 0.01,  # step 0
         "lr_next": 0.001,  # steps >= 1
+        # "epochs_next": epochs of steps >= 1 when they differ from step 0's (default: equal)
         "momentum": 0.9,
         "nesterov": True,
         "weight_decay": 1.0e-4,
@@ -137,7 +138,9 @@ def run_config(
         params=params,
     )
     optim = run["optim"]
-    optim["lr"] = optim["lr"] if step == 0 else optim.get("lr_next", optim["lr"])
+    if step > 0:  # the paper lowers the learning rate after step 0 (protocol.md)
+        optim["lr"] = optim.get("lr_next", optim["lr"])
+        optim["epochs"] = optim.get("epochs_next", optim["epochs"])
     validate_run_config(run)
     return run
 
@@ -171,7 +174,8 @@ def step0_signature(run0: dict) -> dict:
     """What determines a step-0 training: data, task, setting, seed, model and optimiser."""
     keys = ("dataset", "task", "setting", "seed")
     sig = {**{k: run0[k] for k in keys}, **{s: dict(run0[s]) for s in STEP0_SECTIONS}}
-    sig["optim"].pop("lr_next", None)  # only used by later steps
+    for key in ("lr_next", "epochs_next"):  # only used by later steps
+        sig["optim"].pop(key, None)
     return sig
 
 

@@ -1,0 +1,67 @@
+# ucd: class-incremental semantic segmentation (UCD, TPAMI) -- the experiment workflow.
+#
+# Results path scheme (RESULTS = config `results`, default results/):
+#   RESULTS/data/{dataset}/                          generated data (embedded benchmark)
+#   RESULTS/splits/{dataset}/{task}/{setting}.json   images per step, shared by every method
+#   RESULTS/{dataset}/{task}/{setting}/{method}/step{k}/
+#       run.yaml  model.pt  metrics.json  predictions.npz  train.log  eval.log
+#       (step0/ of a method reusing a shared step 0 holds only its metrics.json)
+#   RESULTS/{dataset}/{task}/{setting}/_shared/{group}/step0/   shared step-0 training
+#   RESULTS/{dataset}/{task}/{setting}/{method}/final   flag: the run's last step is evaluated
+#   RESULTS/summary.csv  RESULTS/tables/  RESULTS/figures/  RESULTS/logs/
+# {method} is a method of ucd/methods/methods.yaml or a config variant `<method>-<name>`.
+#
+# Targets: all_tables (default), all_runs, table1..table9, figure10, figure11, or one run:
+#   snakemake -c2 results/digits/5-5/disjoint/mib_ucd/final
+#   snakemake all_runs --configfile config/paper.yaml --config benchmark=voc/15-1/overlapped/mib_ucd
+
+
+configfile: f"{workflow.basedir}/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/checks.smk"
+
+
+check_schema(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+RESULTS = config["results"]
+EMBEDDED = bool(config["report"].get("embedded"))
+GRID = check_config(config)
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    task=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
+    setting="disjoint|overlapped",
+    method=r"[a-z][a-z0-9_]*(-[A-Za-z0-9_.]+)?",
+    group=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
+    step=r"[0-9]+",
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all_tables:
+    default_target: True
+    input:
+        report_targets(),
+
+
+rule all_runs:
+    input:
+        final_paths(GRID),
+
+
+for item in load_tables():  # table1..table9, figure10, figure11
+
+    rule:
+        name:
+            item
+        input:
+            lambda w, item=item: table_outputs(item),

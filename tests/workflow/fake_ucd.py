@@ -1,0 +1,64 @@
+"""A stand-in for `python -m ucd` in workflow tests: checks that the files a command reads
+exist, writes the files it would write (tiny placeholders), and appends its command line to
+calls.log in the working directory, so a test can run the real DAG in seconds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _opt(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def _need(*paths: str | None) -> None:
+    for p in paths:
+        if p is not None and not Path(p).exists():
+            raise SystemExit(f"fake ucd: input {p} does not exist")
+
+
+def _write(path: str, text: str = "fake\n") -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+
+
+def _figure(out: str) -> None:
+    for suffix in (".pdf", ".png"):
+        _write(str(Path(out).with_suffix(suffix)))
+
+
+def main(argv: list[str]) -> int:
+    with open("calls.log", "a") as log:
+        log.write(" ".join(argv) + "\n")
+    cmd = argv[:2]
+    if cmd == ["data", "generate"]:
+        _write(f"{_opt(argv, '--root')}/ImageSets/Segmentation/train.txt")
+    elif cmd == ["data", "split"]:
+        _need(_opt(argv, "--root"))
+        _write(_opt(argv, "--out"), "{}\n")
+    elif argv[0] == "train":
+        _need(_opt(argv, "--run"), _opt(argv, "--prev"))
+        _write(_opt(argv, "--out"), Path(_opt(argv, "--run")).read_text())
+    elif argv[0] == "evaluate":
+        _need(_opt(argv, "--ckpt"))
+        metrics = {"miou_old": 0.5, "miou_new": 0.25, "miou_all": 0.4, "background_iou": 0.9,
+                   "step": 0, "method": "?"}
+        _write(_opt(argv, "--out"), json.dumps(metrics))
+        _write(_opt(argv, "--predictions"))
+    elif cmd == ["report", "collect"]:
+        _write(_opt(argv, "--out"), "dataset,task,setting,method,step\n")
+    elif cmd == ["report", "table"]:
+        _need(_opt(argv, "--summary"))
+        _write(_opt(argv, "--out"))
+    elif argv[0] == "report":
+        _need(_opt(argv, "--summary"))
+        _figure(_opt(argv, "--out"))
+    else:
+        raise SystemExit(f"fake ucd: unknown command {argv}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,61 @@
+"""The workflow passes `snakemake --lint` and `snakefmt --check`, and the paper's whole grid
+(Tables 1-9, Figures 10-11) builds its DAG without any data present."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from workflow_helpers import REPO, SNAKEFILE, by_rule, dry_run, snakemake
+
+
+def test_lint_is_clean(tmp_path):
+    proc = snakemake(tmp_path, "--lint")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "Lints for" not in out and "in a good condition" in out
+
+
+def test_snakefmt_check():
+    pytest.importorskip("snakefmt")
+    cmd = [sys.executable, "-m", "snakefmt", "--check", str(SNAKEFILE), str(REPO / "workflow")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_paper_grid_dag_without_data(tmp_path):
+    start = time.monotonic()
+    jobs = dry_run(tmp_path, "all_tables", "--configfile", str(REPO / "config" / "paper.yaml"))
+    elapsed = time.monotonic() - start
+    counts = Counter(j.rule for j in jobs)
+    print("paper grid jobs per rule:", dict(counts), f"({elapsed:.1f} s)")
+    assert elapsed < 60  # acceptance: < 20 s on an idle machine; margin for a busy CI
+    assert "generate_data" not in counts  # real datasets are read, not generated
+    benches = {(j.wildcards["dataset"], j.wildcards["task"], j.wildcards["setting"])
+               for j in by_rule(jobs, "split")}
+    assert ("voc", "15-1", "disjoint") in benches and ("ade", "100-10", "overlapped") in benches
+    assert ("cityscapes", "13-1", "overlapped") in benches
+    trained = {(j.wildcards["dataset"], j.wildcards["task"], j.wildcards["setting"],
+                j.wildcards["method"]) for j in by_rule(jobs, "train")}
+    # Cells of Tables 1, 5, 8, 9 and Figures 10-11 (variants included); RECALL is reference-only.
+    for cell in [("voc", "15-1", "overlapped", "plop_ucd"), ("cityscapes", "13-6", "overlapped",
+                 "mib_ucd"), ("voc", "15-5", "disjoint", "mib_ucd-tau0.1"),
+                 ("voc", "19-1", "disjoint", "mib_ucd-lam0.0001"),
+                 ("voc", "15-1", "disjoint", "mib_ucd-tau0.01"),
+                 ("voc", "15-5", "disjoint", "mib-bs2")]:
+        assert cell in trained, cell
+    assert not any(c[3] in ("recall", "incseg") for c in trained)
+    # Multi-step tasks: every step of a chain, e.g. ADE 100-10 has steps 1..5 after step 0.
+    assert {int(j.wildcards["step"]) for j in by_rule(jobs, "train")
+            if j.wildcards["task"] == "100-10" and j.wildcards["method"] == "mib_ucd"} == set(
+                range(1, 6))
+    # Importance-based methods train their own step 0; batch-size variants share one per size.
+    own0 = {j.wildcards["method"] for j in by_rule(jobs, "train") if j.wildcards["step"] == "0"}
+    assert {"pi", "ewc", "rw", "joint"} <= own0 and "mib_ucd" not in own0
+    groups = Counter(j.wildcards["group"] for j in by_rule(jobs, "train_shared"))
+    assert groups["base"] == len(benches)
+    assert len(groups) == 1 + 4  # batch sizes 2, 4, 8, 12 change step 0 (Figure 11)
+    assert counts["table"] == counts["table_compare"] == 9 and counts["figure"] == 2

@@ -1,0 +1,113 @@
+"""Helpers of the workflow tests: run Snakemake on the repository's Snakefile in a scratch
+working directory, parse the jobs of a dry run, and load common.smk in-process."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+pytest.importorskip("snakemake")  # every workflow test needs it
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEFILE = REPO / "Snakefile"
+RULES = REPO / "workflow" / "rules"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+_RULE = re.compile(r"^(?:local)?rule (\S+):$")
+_FIELD = re.compile(r"^    (\w+): (.*)$")
+
+
+@dataclass
+class Job:
+    """One job of a dry run: its rule, files, wildcards and shell command."""
+
+    rule: str
+    input: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)
+    wildcards: dict[str, str] = field(default_factory=dict)
+    shell: str = ""
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run Snakemake on the repository's Snakefile with `workdir` as working directory."""
+    env = {
+        **os.environ,
+        # jobs call `python` (-m ucd, scripts): the interpreter running the tests
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def parse_dry_run(text: str) -> list[Job]:
+    """The jobs printed by `snakemake -n` (rule, input, output, wildcards, shell command)."""
+    jobs: list[Job] = []
+    job = None
+    for line in text.splitlines():
+        m = _RULE.match(line)
+        if m:
+            job = Job(m.group(1))
+            jobs.append(job)
+            continue
+        if job is None:
+            continue
+        if line.startswith("Shell command: "):
+            job.shell = line[len("Shell command: ") :]
+            job = None
+            continue
+        f = _FIELD.match(line)
+        if f and f.group(1) in ("input", "output"):
+            setattr(job, f.group(1), [p for p in f.group(2).split(", ") if p])
+        elif f and f.group(1) == "wildcards":
+            job.wildcards = dict(kv.split("=", 1) for kv in f.group(2).split(", "))
+        elif not line.strip():
+            job = None
+    return jobs
+
+
+def dry_run(workdir: Path, *args: str) -> list[Job]:
+    """Jobs of a dry run; fails the test with Snakemake's output if it does not succeed."""
+    proc = snakemake(workdir, "-n", *args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return parse_dry_run(proc.stdout + proc.stderr)
+
+
+def by_rule(jobs: list[Job], rule: str) -> list[Job]:
+    return [j for j in jobs if j.rule == rule]
+
+
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def merged(base: dict, *overrides: dict) -> dict:
+    """Merge configs as Snakemake does for --configfile/--config (dicts merge, values replace)."""
+    from snakemake.utils import update_config
+
+    out = copy.deepcopy(base)
+    for o in overrides:
+        update_config(out, copy.deepcopy(o))
+    return out
+
+
+def load_common(config: dict) -> dict:
+    """Execute workflow/rules/{common,checks}.smk (plain Python) for `config`; returns their
+    namespace, with the globals the Snakefile sets (RESULTS, EMBEDDED; GRID empty)."""
+    ns: dict = {"config": config, "workflow": SimpleNamespace(basedir=str(REPO))}
+    for name in ("common.smk", "checks.smk"):
+        path = RULES / name
+        exec(compile(path.read_text(), str(path), "exec"), ns)
+    ns["RESULTS"] = config.get("results", "results")
+    ns["EMBEDDED"] = bool(config.get("report", {}).get("embedded"))
+    ns["GRID"] = []
+    return ns

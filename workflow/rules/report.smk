@@ -1,0 +1,181 @@
+# Reporting: the summary CSV, the paper's tables (LaTeX + HTML) and figures, per-step curves
+# and qualitative maps, from the runs of the grid (cells not run show a dash). A table or
+# figure reads only its own cells, so `snakemake table1` runs only what Table 1 shows.
+
+
+localrules:
+    summary,
+    table,
+    table_compare,
+    figure,
+    curves,
+    qualitative,
+
+
+rule summary:
+    input:
+        metrics_paths(GRID),
+    output:
+        f"{RESULTS}/summary.csv",
+    log:
+        f"{RESULTS}/logs/summary.log",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    params:
+        ucd=config["ucd_command"],
+        results=lambda w: RESULTS,
+    shell:
+        "{params.ucd} report collect --results {params.results} --out {output} > {log} 2>&1"
+
+
+rule table:
+    input:
+        lambda w: metrics_paths(table_cells(w.table)),
+    output:
+        csv=f"{RESULTS}/tables/{{table}}.summary.csv",
+        tex=f"{RESULTS}/tables/{{table}}.tex",
+        html=report(
+            f"{RESULTS}/tables/{{table}}.html",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}"},
+        ),
+    log:
+        f"{RESULTS}/logs/tables/{{table}}.log",
+    wildcard_constraints:
+        table=r"table[1-9]",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    params:
+        ucd=config["ucd_command"],
+        results=lambda w: RESULTS,
+        embedded="--embedded" if EMBEDDED else "",
+        caption=lambda w: table_caption(w.table),
+    shell:
+        "({params.ucd} report collect --results {params.results} --out {output.csv}"
+        " && {params.ucd} report table {wildcards.table} {params.embedded}"
+        " --summary {output.csv} --out {output.tex}"
+        " && {params.ucd} report table {wildcards.table} {params.embedded}"
+        " --summary {output.csv} --out {output.html}) > {log} 2>&1"
+
+
+rule table_compare:
+    input:
+        csv=f"{RESULTS}/tables/{{table}}.summary.csv",
+    output:
+        tex=f"{RESULTS}/tables/{{table}}_compare.tex",
+        html=report(
+            f"{RESULTS}/tables/{{table}}_compare.html",
+            caption="../report/table.rst",
+            category="Tables (paper vs ours)",
+            labels={"table": "{table}"},
+        ),
+    log:
+        f"{RESULTS}/logs/tables/{{table}}_compare.log",
+    wildcard_constraints:
+        table=r"table[1-9]",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    params:
+        ucd=config["ucd_command"],
+        caption=lambda w: table_caption(w.table),
+    shell:
+        "({params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
+        " --out {output.tex}"
+        " && {params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
+        " --out {output.html}) > {log} 2>&1"
+
+
+rule figure:
+    input:
+        lambda w: metrics_paths(table_cells(w.figure)),
+    output:
+        csv=f"{RESULTS}/figures/{{figure}}.summary.csv",
+        pdf=f"{RESULTS}/figures/{{figure}}.pdf",
+        png=report(
+            f"{RESULTS}/figures/{{figure}}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+    log:
+        f"{RESULTS}/logs/figures/{{figure}}.log",
+    wildcard_constraints:
+        figure=r"figure1[01]",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    params:
+        ucd=config["ucd_command"],
+        results=lambda w: RESULTS,
+        embedded="--embedded" if EMBEDDED else "",
+        caption=lambda w: table_caption(w.figure),
+    shell:
+        "({params.ucd} report collect --results {params.results} --out {output.csv}"
+        " && {params.ucd} report figure {wildcards.figure} {params.embedded}"
+        " --summary {output.csv} --out {output.pdf}) > {log} 2>&1"
+
+
+rule curves:
+    input:
+        summary=f"{RESULTS}/summary.csv",
+    output:
+        pdf=f"{RESULTS}/figures/curves/{{dataset}}/{{task}}/{{setting}}.pdf",
+        png=report(
+            f"{RESULTS}/figures/curves/{{dataset}}/{{task}}/{{setting}}.png",
+            caption="../report/curves.rst",
+            category="Per-step curves",
+            labels={"benchmark": "{dataset}/{task}/{setting}"},
+        ),
+    log:
+        f"{RESULTS}/logs/figures/curves/{{dataset}}/{{task}}/{{setting}}.log",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    params:
+        ucd=config["ucd_command"],
+        methods=lambda w: " ".join(grid_methods(w.dataset, w.task, w.setting)),
+    shell:
+        "{params.ucd} report curves --summary {input.summary}"
+        " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
+        " --methods {params.methods} --out {output.pdf} > {log} 2>&1"
+
+
+rule qualitative:
+    input:
+        lambda w: qualitative_inputs(w.dataset, w.task, w.setting).values(),
+    output:
+        pdf=f"{RESULTS}/figures/qualitative/{{dataset}}/{{task}}/{{setting}}.pdf",
+        png=report(
+            f"{RESULTS}/figures/qualitative/{{dataset}}/{{task}}/{{setting}}.png",
+            caption="../report/qualitative.rst",
+            category="Qualitative results",
+            labels={"benchmark": "{dataset}/{task}/{setting}"},
+        ),
+    log:
+        f"{RESULTS}/logs/figures/qualitative/{{dataset}}/{{task}}/{{setting}}.log",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    params:
+        ucd=config["ucd_command"],
+        predictions=lambda w: predictions_args(w.dataset, w.task, w.setting),
+    shell:
+        "{params.ucd} report qualitative"
+        " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
+        " --predictions {params.predictions} --out {output.pdf} > {log} 2>&1"
