@@ -1,9 +1,9 @@
 """Embedded "digits" benchmark: real handwritten digits composited onto textured backgrounds.
 
 Source: scikit-learn's bundled `load_digits` (1,797 real 8x8 scans); the first half feeds the
-training images, the second half the validation images. Each image has 1-4 digits (a further
+training images, the second half the validation images. Each image has 1-3 digits (a further
 digit repeats a class already present with probability 0.5, so many images hold one class, as
-in VOC), scaled bilinearly to 14-30 px, thresholded for the mask, in random colours at random
+in VOC), scaled bilinearly to 28-44 px, thresholded for the mask, in random colours at random
 positions over a procedural background (smooth noise, stripes or a gradient, coloured). Class
 of digit d is d + 1 ("zero".."nine"), background 0. Like VOC, a 1-pixel ring around each digit
 is labelled 255 (ignore), so the ignore paths of the pipeline are exercised. Output is a
@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ucd.data.tasks import get_dataset_info
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: bigger, bolder digits (28-44 px, 1-3 per image)
 BOUNDARY_COLOUR = (224, 224, 192)  # VOC's colour for 255
 N_DIGITS_P = (0.5, 0.3, 0.2, 0.0)  # P(1..4 digits per image)
 SAME_CLASS_P = 0.5  # P(a further digit repeats a class of the image): VOC-like co-occurrence

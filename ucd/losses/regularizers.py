@@ -149,6 +149,19 @@ class FisherEMA:
         return {n: f.clone() for n, f in self.fisher.items()}
 
 
+@torch.no_grad()
+def _accumulate_path(
+    acc: dict[str, Tensor], grads: Mapping[str, Tensor], last: dict[str, Tensor], params: TensorDict
+) -> None:
+    """Path integral of one optimiser step: acc -= g * (theta_new - theta_old); last <- new."""
+    for n, p in params.items():
+        if n not in last:
+            continue
+        if n in grads:
+            acc[n] -= grads[n] * (p.detach() - last[n])
+        last[n] = p.detach().clone()
+
+
 class PathIntegral:
     """Path-integral (SI / PI) importance: omega += -g * delta_theta at every optimiser step."""
 
@@ -171,12 +184,7 @@ class PathIntegral:
     @torch.no_grad()
     def after_optimizer_step(self, params: TensorDict) -> None:
         """Accumulate -g * (theta_new - theta_old) for the step just taken."""
-        for n, p in params.items():
-            if n not in self.last:
-                continue
-            if n in self.grads:
-                self.omega[n] -= self.grads[n] * (p.detach() - self.last[n])
-            self.last[n] = p.detach().clone()
+        _accumulate_path(self.omega, self.grads, self.last, params)
         self.grads = {}
 
     @torch.no_grad()
@@ -227,12 +235,7 @@ class RiemannianWalk:
     @torch.no_grad()
     def after_optimizer_step(self, params: TensorDict) -> None:
         """Accumulate the window's path integral; every ``every`` steps, turn it into score."""
-        for n, p in params.items():
-            if n not in self.last:
-                continue
-            if n in self.grads:
-                self.path[n] -= self.grads[n] * (p.detach() - self.last[n])
-            self.last[n] = p.detach().clone()
+        _accumulate_path(self.path, self.grads, self.last, params)
         self.grads = {}
         self.count += 1
         if self.count % self.every == 0:
