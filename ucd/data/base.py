@@ -22,6 +22,10 @@ class DatasetLayoutError(FileNotFoundError):
     """The dataset root is missing or not laid out as expected."""
 
 
+class InputDataError(ValueError):
+    """An image or label file is corrupt, truncated, or holds values the dataset does not have."""
+
+
 @dataclass(frozen=True)
 class Sample:
     """One image of a split: its id and the paths of its image and label files."""
@@ -62,6 +66,8 @@ class Reader:
         self.root = Path(root)
         self.base = self.root  # the dataset's own top directory (subclasses locate it)
         self.lut = default_lut(info.num_classes, info.ignore_index)
+        # raw label values a file may hold (subclasses with their own encoding replace it)
+        self.valid_raw = default_valid(info.num_classes, info.ignore_index)
         self._cache: dict[str, list[Sample]] = {}
 
     def samples(self, split: str) -> list[Sample]:
@@ -75,14 +81,26 @@ class Reader:
     def _list(self, split: str) -> list[Sample]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def read_label(self, path: str | os.PathLike) -> np.ndarray:
-        """Label PNG -> uint8 array of class indices (255 = ignore)."""
-        return self.lut[read_index_png(path)]
+    def read_label(self, path: str | os.PathLike, *, strict: bool = False) -> np.ndarray:
+        """Label PNG -> uint8 array of class indices (255 = ignore).
+
+        strict: raise InputDataError on raw values outside `valid_raw` (instead of mapping them
+        through the LUT); training and evaluation read labels strictly.
+        """
+        raw = read_index_png(path, dataset=self.info.name)
+        if strict:
+            check_label_values(raw, self.valid_raw, path, self.info.name)
+        return self.lut[raw]
 
     def read_image(self, path: str | os.PathLike) -> Image.Image:
-        """Image file -> RGB PIL image."""
-        with Image.open(path) as im:
-            return im.convert("RGB")
+        """Image file -> RGB PIL image; InputDataError naming the file if it cannot be decoded."""
+        try:
+            with Image.open(path) as im:
+                return im.convert("RGB")
+        except FileNotFoundError:
+            raise
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise InputDataError(undecodable(self.info.name, "image", path, err)) from err
 
     def relpath(self, path: Path) -> str:
         """Path relative to the dataset's top directory (stored in split files, so the data
@@ -97,15 +115,64 @@ def default_lut(num_classes: int, ignore_index: int = 255) -> np.ndarray:
     return lut
 
 
-def read_index_png(path: str | os.PathLike) -> np.ndarray:
+def default_valid(num_classes: int, ignore_index: int = 255) -> np.ndarray:
+    """256-entry mask of the raw label values a file may hold: 0..num_classes-1 and ignore."""
+    valid = np.zeros(256, dtype=bool)
+    valid[:num_classes] = True
+    valid[ignore_index] = True
+    return valid
+
+
+def describe_values(valid: np.ndarray) -> str:
+    """'0..20, 255' for a mask of allowed values (for error messages)."""
+    idx = np.flatnonzero(valid).tolist()
+    parts, start = [], None
+    for i, v in enumerate(idx):
+        start = v if start is None else start
+        if i + 1 == len(idx) or idx[i + 1] != v + 1:
+            parts.append(str(v) if start == v else f"{start}..{v}")
+            start = None
+    return ", ".join(parts)
+
+
+def check_label_values(
+    raw: np.ndarray, valid: np.ndarray, path: str | os.PathLike, dataset: str
+) -> None:
+    """Raise InputDataError naming `path` if `raw` holds a value not allowed by `valid`."""
+    bad = ~valid[raw]
+    if bad.any():
+        values = np.unique(raw[bad]).tolist()
+        shown = ", ".join(map(str, values[:10])) + (", ..." if len(values) > 10 else "")
+        raise InputDataError(
+            f"{dataset}: label file '{path}' has {int(bad.sum())} pixels with values {shown} "
+            f"that are not label values of {dataset} (allowed: {describe_values(valid)}); the "
+            "file is corrupt or belongs to another dataset or encoding"
+        )
+
+
+def undecodable(dataset: str, what: str, path: str | os.PathLike, err: BaseException) -> str:
+    """Error text for an image/label file that cannot be decoded."""
+    return (
+        f"{dataset}: {what} file '{path}' is corrupt or truncated and cannot be decoded "
+        f"({type(err).__name__}: {err}); replace it with an intact copy of the dataset"
+    )
+
+
+def read_index_png(path: str | os.PathLike, dataset: str = "") -> np.ndarray:
     """Raw values of a palette ('P') or grayscale ('L') label PNG as a uint8 array."""
-    with Image.open(path) as im:
-        if im.mode not in ("P", "L"):
-            raise ValueError(
-                f"label file '{path}' has image mode {im.mode}; expected a palette (P) or "
-                "grayscale (L) PNG whose pixel values are class indices"
-            )
-        return np.array(im, dtype=np.uint8)
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            if mode in ("P", "L"):
+                return np.array(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise InputDataError(undecodable(dataset or "dataset", "label", path, err)) from err
+    raise ValueError(
+        f"label file '{path}' has image mode {mode}; expected a palette (P) or "
+        "grayscale (L) PNG whose pixel values are class indices"
+    )
 
 
 def get_reader(dataset: str, root: str | os.PathLike) -> Reader:

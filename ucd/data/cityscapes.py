@@ -19,6 +19,7 @@ from ucd.data.tasks import DatasetInfo
 
 IMG_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
+MAX_LABEL_ID = 33  # the largest Cityscapes label id ('bicycle'); license plate (-1) is not drawn
 
 
 def cityscapes_lut(label_ids: list[int]) -> np.ndarray:
@@ -41,6 +42,9 @@ class CityscapesReader(Reader):
                 f"expected {info.num_classes - 1}"
             )
         self.lut = cityscapes_lut(ids)
+        self.valid_raw = np.zeros(256, bool)  # labelIds 0..33 (labels.py); 255 tolerated
+        self.valid_raw[: MAX_LABEL_ID + 1] = True
+        self.valid_raw[255] = True
         self.base = self._find_base()
 
     def _find_base(self) -> Path:

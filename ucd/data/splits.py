@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ucd.data.base import get_reader
+from ucd.data.base import InputDataError, check_label_values, get_reader, undecodable
 from ucd.data.tasks import Task, check_setting, get_task
 
 FORMAT = "ucd-split/1"
@@ -34,14 +34,20 @@ class SplitMismatchError(ValueError):
     """The split file does not match the data (or its own content hash)."""
 
 
-def _scan(args: tuple[str, bytes]) -> tuple[list[int], int, str]:
-    """Classes present in one label file (decoded by the LUT), its size and SHA-256."""
-    path, lut = args
+def _scan(args: tuple[str, bytes, bytes, str]) -> tuple[list[int], int, str]:
+    """Classes present in one label file (decoded by the LUT), its size and SHA-256; the file
+    must decode and hold only the dataset's label values (`valid`), else InputDataError."""
+    path, lut, valid, dataset = args
     data = Path(path).read_bytes()
-    with Image.open(io.BytesIO(data)) as im:
-        if im.mode not in ("P", "L"):
-            raise ValueError(f"label file '{path}' has image mode {im.mode}; expected P or L")
-        raw = np.array(im, dtype=np.uint8)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            mode = im.mode
+            raw = np.array(im, dtype=np.uint8) if mode in ("P", "L") else None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise InputDataError(undecodable(dataset, "label", path, err)) from err
+    if raw is None:
+        raise ValueError(f"label file '{path}' has image mode {mode}; expected P or L")
+    check_label_values(raw, np.frombuffer(valid, bool), path, dataset)
     present = np.unique(np.frombuffer(lut, np.uint8)[raw]).tolist()
     return present, len(data), hashlib.sha256(data).hexdigest()
 
@@ -89,7 +95,8 @@ def compute_split(
     t = get_task(dataset, task)
     reader = get_reader(dataset, root)
     samples = reader.samples("train")
-    jobs = [(str(s.label), reader.lut.tobytes()) for s in samples]
+    luts = (reader.lut.tobytes(), reader.valid_raw.tobytes(), dataset)
+    jobs = [(str(s.label), *luts) for s in samples]
     workers = min(8, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     bar = dict(total=len(jobs), desc=f"split {dataset} {task} {setting}", disable=not progress)
     if workers == 1 or len(jobs) < 64:

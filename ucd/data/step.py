@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ucd.data.base import Reader, Sample, get_reader
+from ucd.data.base import InputDataError, Reader, Sample, get_reader
 from ucd.data.splits import SplitMismatchError, compute_split, load_split
 from ucd.data.tasks import Task, check_setting, get_dataset_info, get_task
 from ucd.data.transforms import TrainTransform, ValTransform
@@ -69,9 +69,9 @@ class StepDataset(Dataset):
     def _load(self, index: int) -> tuple[Any, np.ndarray]:
         s = self.samples[index]
         img = self.reader.read_image(s.image)
-        label = self.lut[self.reader.read_label(s.label)]
+        label = self.lut[self.reader.read_label(s.label, strict=True)]
         if label.shape != (img.size[1], img.size[0]):
-            raise ValueError(
+            raise InputDataError(
                 f"{self.reader.info.name} {s.id}: label {label.shape[::-1]} and image "
                 f"{img.size} sizes differ ('{s.label}', '{s.image}')"
             )
