@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ucd import distributed as ddp
 from ucd.checkpoint import CheckpointError, check_previous, load_checkpoint, save_checkpoint
 from ucd.config import validate_run_config
 from ucd.data.step import make_dataset
@@ -153,15 +154,26 @@ def train_step(run: dict[str, Any], out: str | Path, prev: str | Path | None = N
     out.parent.mkdir(parents=True, exist_ok=True)
     seed_everything(run["seed"] + run["step"])
     train_cfg = run.get("train", {})
-    device = resolve_device(train_cfg.get("device", "auto"))
+    info, device = ddp.init_distributed(resolve_device(train_cfg.get("device", "auto")))
+    precision = ddp.precision_of(train_cfg, device)
     method = get_method(run["base_method"])
     task = get_task(run["dataset"], run["task"])
     model, old_model, prev_state = prepare_model(run, prev)
     model.to(device).train()
+    if info.enabled:  # batch statistics over the global batch
+        model = ddp.convert_sync_norm(model)
     if old_model is not None:
         old_model.to(device)
-    loader = make_loader(run)
-    sampler: EpochBatchSampler = loader.batch_sampler  # type: ignore[assignment]
+    if precision.channels_last:
+        for m in (model, old_model):
+            if m is not None:
+                m.to(memory_format=torch.channels_last)
+    loader = make_loader(run)  # whole global batches (for terms' passes over the data)
+    train_loader = ddp.shard_loader(loader, info)  # this rank's slice of each global batch
+    sampler: EpochBatchSampler = train_loader.batch_sampler  # type: ignore[assignment]
+    accum = ddp.accumulation_steps(
+        run["optim"]["batch_size"], info.world_size, train_cfg.get("per_gpu_batch")
+    )
     epochs = run["optim"]["epochs"]
     max_it = epochs * len(loader)
     ctx = StepContext(
@@ -185,7 +197,11 @@ def train_step(run: dict[str, Any], out: str | Path, prev: str | Path | None = N
         weight_decay=opt["weight_decay"],
     )
     rpath = resume_path(out)
+    if not info.is_main:
+        ddp.barrier(info)  # rank 0 reads (and may set aside) the state first
     state = load_resume(rpath, run)
+    if info.is_main:
+        ddp.barrier(info)
     progress = {
         "epoch": 0,
         "batch": 0,
@@ -215,6 +231,8 @@ def train_step(run: dict[str, Any], out: str | Path, prev: str | Path | None = N
         )
 
     def snapshot() -> None:
+        if not info.is_main:
+            return
         save_resume(
             rpath,
             {
@@ -229,13 +247,15 @@ def train_step(run: dict[str, Any], out: str | Path, prev: str | Path | None = N
 
     every_s = float(train_cfg.get("checkpoint_every_s", 600))
     max_bad = int(train_cfg.get("max_bad_batches", 0))
+    fwd_model = ddp.wrap_model(model, info, device)
     start = time.perf_counter() - progress["elapsed"]
     last_save = time.perf_counter()
     with SignalFlag() as flag:
         for epoch in range(progress["epoch"], epochs):
             sampler.start(epoch, progress["batch"])
             bar = tqdm(
-                loader,
+                train_loader,
+                disable=not info.is_main,
                 desc=f"step {run['step']} epoch {epoch + 1}/{epochs}",
                 initial=progress["batch"],
                 total=len(loader),
@@ -243,54 +263,67 @@ def train_step(run: dict[str, Any], out: str | Path, prev: str | Path | None = N
                 dynamic_ncols=True,
             )
             for images, labels in bar:
-                images, labels = images.to(device), labels.to(device)
+                images, labels = precision.images(images.to(device)), labels.to(device)
                 for group in optimizer.param_groups:
                     group["lr"] = poly_lr(opt["lr"], ctx.iteration, max_it, opt["poly_power"])
-                outputs = model(images)
-                old_out = None
-                if old_model is not None:
-                    with torch.no_grad():
-                        old_out = old_model(images)
-                batch = Batch(images, labels, outputs, old_out, ctx)
-                losses = {t.name: t.weight * t.loss(batch) for t in terms}
-                problem = _check_finite(losses, run, epoch, ctx.iteration)
+                optimizer.zero_grad(set_to_none=True)
+                problem, step_losses = None, {}
+                chunks = zip(images.chunk(accum), labels.chunk(accum))
+                for micro, (ims, lbs) in enumerate(chunks):  # gradient accumulation
+                    with ddp.sync_context(fwd_model, micro == accum - 1):
+                        with precision.autocast(device):
+                            outputs = fwd_model(ims)
+                            old_out = None
+                            if old_model is not None:
+                                with torch.no_grad():
+                                    old_out = old_model(ims)
+                            batch = Batch(ims, lbs, outputs, old_out, ctx)
+                            losses = {t.name: t.weight * t.loss(batch) for t in terms}
+                        problem = _check_finite(losses, run, epoch, ctx.iteration)
+                        if ddp.any_rank(problem is not None, info):  # every rank skips
+                            problem = problem or "a loss is not finite on another rank"
+                            break
+                        total = sum(losses.values())
+                        (total / accum).backward()
+                    for name, value in [*losses.items(), ("total", total)]:
+                        step_losses[name] = step_losses.get(name, 0.0) + value.item() / accum
                 if problem and progress["bad_batches"] >= max_bad:
                     snapshot()  # the state before this batch: the last good one
                     raise NonFiniteLossError(
                         f"{problem}; {progress['bad_batches']} bad batches skipped before "
                         f"(train.max_bad_batches={max_bad}); last good state kept in {rpath}"
                     )
-                optimizer.zero_grad(set_to_none=True)
                 if problem:
+                    optimizer.zero_grad(set_to_none=True)
                     progress["bad_batches"] += 1
                     log.warning(
                         "%s: batch skipped (%d/%d)", problem, progress["bad_batches"], max_bad
                     )
                 else:
-                    total = sum(losses.values())
-                    total.backward()
                     for term in terms:
                         term.after_backward(ctx)
                     optimizer.step()
                     for term in terms:
                         term.after_optimizer_step(ctx)
-                    for name, value in [*losses.items(), ("total", total)]:
-                        progress["sums"][name] = progress["sums"].get(name, 0.0) + value.item()
+                    for name, value in step_losses.items():
+                        progress["sums"][name] = progress["sums"].get(name, 0.0) + value
                     bar.set_postfix(
-                        loss=f"{total.item():.3f}",
+                        loss=f"{step_losses['total']:.3f}",
                         img_s=f"{progress['n_images'] / max(time.perf_counter() - start, 1e-9):.1f}",  # noqa: E501
                     )
                 ctx.iteration += 1
                 if os.environ.get("UCD_FAULT_SIGTERM_AT") == str(ctx.iteration):  # fault tests
                     os.kill(os.getpid(), signal.SIGTERM)
                 progress["batch"] += 1
-                progress["n_images"] += images.shape[0]
+                progress["n_images"] += images.shape[0] * info.world_size
                 progress["elapsed"] = time.perf_counter() - start
-                if flag.received or time.perf_counter() - last_save > every_s:
+                stop = ddp.any_rank(flag.received is not None, info)  # all ranks stop together
+                if stop or time.perf_counter() - last_save > every_s:
                     snapshot()
                     last_save = time.perf_counter()
-                    if flag.received:
-                        raise Preempted(flag.received, rpath)
+                    if stop:
+                        ddp.barrier(info)
+                        raise Preempted(flag.received or "SIGTERM", rpath)
             n = max(progress["batch"], 1)
             progress["history"].append({k_: v / n for k_, v in progress["sums"].items()})
             log.info("epoch %d/%d %s", epoch + 1, epochs, progress["history"][-1])
@@ -310,6 +343,9 @@ def train_step(run: dict[str, Any], out: str | Path, prev: str | Path | None = N
     }
     method_state = dict(prev_state)
     method_state.update({t.name: t.state_dict() for t in terms if t.state_dict()})
+    if not info.is_main:  # rank 0 alone writes
+        ddp.shutdown_distributed()
+        return metrics
     save_checkpoint(
         out,
         {
@@ -321,4 +357,5 @@ def train_step(run: dict[str, Any], out: str | Path, prev: str | Path | None = N
         },
     )
     rpath.unlink(missing_ok=True)
+    ddp.shutdown_distributed()
     return metrics

@@ -66,6 +66,56 @@ class ActivatedBatchNorm(nn.BatchNorm2d):
         return f"{super().extra_repr()}, activation={self.activation}[{self.activation_param}]"
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks; the gradient of every rank's input is the sum of all ranks' gradients."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        import torch.distributed as dist
+
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        return _AllReduceSum.apply(grad.contiguous())
+
+
+class SyncActivatedBatchNorm(ActivatedBatchNorm):
+    """ActivatedBatchNorm whose training statistics are all-reduced over the process group.
+
+    Same ``|w| + eps`` affine, activation and state-dict keys; statistics are exact two-pass
+    (mean, then centred sum of squares) over every rank's batch, and gradients flow through the
+    all-reduces. Outside distributed training it is ActivatedBatchNorm.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        all_reduce = _AllReduceSum.apply
+        if not (self.training and dist.is_available() and dist.is_initialized()):
+            return super().forward(x)
+        self.num_batches_tracked.add_(1)
+        xf = x.float()
+        c = x.shape[1]
+        count = xf.new_full((1,), xf.numel() // c)
+        stats = all_reduce(torch.cat([xf.sum((0, 2, 3)), count]))
+        n = stats[c]
+        mean = stats[:c] / n
+        centred = xf - mean.view(1, c, 1, 1)
+        var = all_reduce(centred.square().sum((0, 2, 3))) / n
+        with torch.no_grad():
+            m = self.momentum
+            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            self.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1).clamp(min=1), alpha=m)
+        scale = (self.weight.abs() + self.eps) * torch.rsqrt(var + self.eps)
+        y = (centred * scale.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)).to(x.dtype)
+        if self.activation == "leaky_relu":
+            return F.leaky_relu(y, negative_slope=self.activation_param)
+        return y
+
+
 def norm_act(
     channels: int, activation: str = "leaky_relu", *, impl: str = "auto", sync: bool = False
 ) -> nn.Module:
@@ -85,7 +135,6 @@ def norm_act(
         cls = _InPlaceABNSync if sync else _InPlaceABN
         return cls(channels, activation=activation, activation_param=0.01)
     if impl == "abn":
-        if sync:
-            raise NotImplementedError("synchronised fallback ABN is not available yet")
-        return ActivatedBatchNorm(channels, activation=activation)
+        cls = SyncActivatedBatchNorm if sync else ActivatedBatchNorm
+        return cls(channels, activation=activation)
     raise ValueError(f"unknown norm implementation {impl!r}; valid: auto, iabn, abn")

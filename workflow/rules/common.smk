@@ -302,3 +302,12 @@ def resources_of(name: str) -> dict:
     if res.get("gpus"):
         out["gpu"] = int(res["gpus"])
     return out
+
+
+def train_launcher() -> str:
+    """`ucd_command` for one GPU or none; torchrun with one process per GPU otherwise
+    ("-m --" keeps torchrun's parser off ucd's --run)."""
+    gpus = int(_rule_resources("train").get("gpus") or 0)
+    if gpus <= 1:
+        return config["ucd_command"]
+    return f"torchrun --standalone --nproc_per_node={gpus} -m -- ucd"

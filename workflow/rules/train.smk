@@ -51,7 +51,7 @@ rule train:
     resources:
         **resources_of("train"),
     params:
-        ucd=config["ucd_command"],
+        ucd=train_launcher(),
         prev=prev_arg,
     shell:
         "{params.ucd} train --run {input.run} --out {output.model} {params.prev} > {log} 2>&1"
@@ -72,6 +72,6 @@ rule train_shared:
     resources:
         **resources_of("train"),
     params:
-        ucd=config["ucd_command"],
+        ucd=train_launcher(),
     shell:
         "{params.ucd} train --run {input.run} --out {output.model} > {log} 2>&1"
