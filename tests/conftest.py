@@ -72,3 +72,14 @@ def make_run(
     run = run_config(config, dataset="digits", task=task, setting=setting, method=method, step=step)
     run["data"]["split"] = str(splits_dir / f"{setting}.json")
     return run
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run fastest on one thread, and parallel test processes do not oversubscribe."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

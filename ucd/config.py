@@ -142,6 +142,10 @@ def run_config(
         optim["lr"] = optim.get("lr_next", optim["lr"])
         optim["epochs"] = optim.get("epochs_next", optim["epochs"])
     validate_run_config(run)
+    try:  # term parameters are checked when the config is resolved, not hours later
+        get_method(base).build_terms(params, step)
+    except ValueError as err:
+        raise ConfigError(f"{dataset}/{task}/{setting}/{method} step {step}: {err}") from err
     return run
 
 

@@ -68,7 +68,10 @@ class Term:
                 f"valid: {sorted(self.defaults)}"
             )
         self.params = {**self.defaults, **params}
-        self.weight = float(self.params["weight"])
+        weight = self.params["weight"]
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+            raise ValueError(f"term {self.name!r}: weight must be a number >= 0, got {weight!r}")
+        self.weight = float(weight)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
