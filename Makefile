@@ -38,7 +38,7 @@ iabn:
 	@if [ -z "$(CUDA_HOME)" ]; then \
 		echo "no CUDA toolkit found: using the pure-PyTorch activated batch norm"; \
 	else \
-		$(BIN)/pip install --quiet setuptools_scm ninja && \
+		$(BIN)/pip install --quiet setuptools_scm ninja 'packaging<26' && \
 		CUDA_HOME="$(CUDA_HOME)" TORCH_CUDA_ARCH_LIST="$(TORCH_CUDA_ARCH_LIST)" MAX_JOBS=2 \
 		$(BIN)/pip install --quiet --no-build-isolation inplace-abn==1.1.0 \
 		|| echo "inplace-abn did not build: using the pure-PyTorch activated batch norm"; \

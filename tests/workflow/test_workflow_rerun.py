@@ -57,7 +57,9 @@ def test_jobs_ran_in_dependency_order(done):
     final = yaml.safe_load((done / BENCH / "mib_ucd/final").read_text())
     assert final["metrics"] == f"{BENCH}/mib_ucd/step1/metrics.json"
     run = yaml.safe_load((done / BENCH / "_shared/base/step0/run.yaml").read_text())
-    assert (run["method"], run["step"], run["optim"]["lr"]) == ("ft", 0, 0.01)
+    default = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
+    lr0 = default["datasets"]["digits"]["optim"]["lr"]
+    assert (run["method"], run["step"], run["optim"]["lr"]) == ("ft", 0, lr0)
 
 
 def test_nothing_to_redo_without_a_change(done):

@@ -3,6 +3,7 @@
 # checks are in checks.smk.
 
 import shlex
+import sys
 from collections import namedtuple
 from functools import cache
 
@@ -310,4 +311,11 @@ def train_launcher() -> str:
     gpus = int(_rule_resources("train").get("gpus") or 0)
     if gpus <= 1:
         return config["ucd_command"]
-    return f"torchrun --standalone --nproc_per_node={gpus} -m -- ucd"
+    python = shlex.quote(sys.executable)
+    return f"{python} -m torch.distributed.run --standalone --nproc_per_node={gpus} -m -- ucd"
+
+
+# "auto": jobs run the package with the Python that runs Snakemake (its virtual environment),
+# also inside SLURM jobs, whose PATH need not hold that environment.
+if config.get("ucd_command", "auto") == "auto":
+    config["ucd_command"] = f"{shlex.quote(sys.executable)} -m ucd"
