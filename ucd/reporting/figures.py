@@ -96,16 +96,7 @@ def plot_steps(
             if not points:
                 continue
             any_data = True
-            xs, ys = zip(*points)
-            ax.plot(
-                xs,
-                ys,
-                marker=MARKERS[idx % len(MARKERS)],
-                ms=5,
-                lw=1.6,
-                label=label,
-                color=_color(idx, len(methods)),
-            )
+            _plot_line(ax, points, idx, len(methods), label)
         ax.set_xticks(range(n_steps), step_tick_labels(block), rotation=45 if n_steps > 6 else 0)
         ax.set_xlim(-0.3, n_steps - 0.7)
         ax.set_xlabel("classes learned at the step")
@@ -132,6 +123,14 @@ def _is_single_step(df: pd.DataFrame, block: Block, method: str) -> bool:
     return bool((df.loc[sel, "n_classes_seen"] == n_all).any())
 
 
+def _plot_line(ax, points: list[tuple[float, float]], idx: int, n: int, label: str) -> None:
+    """One method's line, in the marker and colour that method keeps in every figure."""
+    xs, ys = zip(*points)
+    ax.plot(
+        xs, ys, marker=MARKERS[idx % len(MARKERS)], ms=5, lw=1.6, label=label, color=_color(idx, n)
+    )
+
+
 def plot_batch_size(df: pd.DataFrame, spec: FigureSpec) -> plt.Figure:
     """The metric after the last step against the batch size, one line per method (Fig. 11)."""
     fig, ax = plt.subplots(figsize=(5.0, 3.6))
@@ -145,16 +144,7 @@ def plot_batch_size(df: pd.DataFrame, spec: FigureSpec) -> plt.Figure:
                 points.append((b, v))
         if points:
             any_data = True
-            xs, ys = zip(*points)
-            ax.plot(
-                xs,
-                ys,
-                marker=MARKERS[idx % len(MARKERS)],
-                ms=5,
-                lw=1.6,
-                label=row.name,
-                color=_color(idx, len(spec.rows)),
-            )
+            _plot_line(ax, points, idx, len(spec.rows), row.name)
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(spec.batch_sizes), [str(b) for b in spec.batch_sizes])
     ax.minorticks_off()
