@@ -140,3 +140,27 @@ def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("digits")
     generate(root, seed=3, n_train=120, n_val=30, progress=False)
     return root
+
+
+# Cityscapes' 19 train classes in protocol.md's order (they become classes 1..19).
+PROTOCOL_ORDER = [
+    "road",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "train",
+    "motorcycle",
+    "bicycle",
+]

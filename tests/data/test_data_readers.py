@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.data.conftest import PROTOCOL_ORDER
 from ucd.data.base import DatasetLayoutError, get_reader
 
 
@@ -167,27 +168,6 @@ CS_LABEL_ID = {
     "motorcycle": 32,
     "bicycle": 33,
 }
-PROTOCOL_ORDER = [
-    "road",
-    "sidewalk",
-    "building",
-    "wall",
-    "fence",
-    "pole",
-    "traffic light",
-    "traffic sign",
-    "vegetation",
-    "terrain",
-    "sky",
-    "person",
-    "rider",
-    "car",
-    "truck",
-    "bus",
-    "train",
-    "motorcycle",
-    "bicycle",
-]
 
 
 def test_cityscapes_remap(tmp_path: Path, builders) -> None:

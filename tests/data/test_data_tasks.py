@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.data.conftest import PROTOCOL_ORDER
 from ucd.data.tasks import (
     check_setting,
     get_dataset_info,
@@ -77,27 +78,7 @@ def test_dataset_infos() -> None:
     )
     assert len(set(ade.class_names)) == 151
     cs = get_dataset_info("cityscapes")
-    assert cs.class_names[1:] == [
-        "road",
-        "sidewalk",
-        "building",
-        "wall",
-        "fence",
-        "pole",
-        "traffic light",
-        "traffic sign",
-        "vegetation",
-        "terrain",
-        "sky",
-        "person",
-        "rider",
-        "car",
-        "truck",
-        "bus",
-        "train",
-        "motorcycle",
-        "bicycle",
-    ]
+    assert cs.class_names[1:] == PROTOCOL_ORDER
     assert cs.settings == ("overlapped",)
     assert cs.palette[1] == (128, 64, 128) and cs.palette[14] == (0, 0, 142)
     digits = get_dataset_info("digits")
