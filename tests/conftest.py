@@ -49,7 +49,8 @@ def tiny_config(tiny_digits, tiny_splits) -> dict:
                 "digits": {
                     "root": str(tiny_digits),
                     "model": TINY_MODEL,
-                    "optim": {"lr": 0.02, "lr_next": 0.01, "epochs": 1, "batch_size": 8},
+                    "optim": {"lr": 0.02, "epochs": 1, "batch_size": 8},
+                    "incremental": {"optim": {"lr": 0.01}},
                     "data": {"crop_size": 32, "num_workers": 0},
                 }
             },
@@ -65,13 +66,16 @@ def make_run(
     step: int = 0,
     setting: str = "disjoint",
     task: str = "5-5",
-) -> dict:
+    seed: int = 42,
+):
     """Resolve a run config for the tiny benchmark, pointing at the session's split file."""
-    from ucd.config import run_config
+    import dataclasses
 
-    run = run_config(config, dataset="digits", task=task, setting=setting, method=method, step=step)
-    run["data"]["split"] = str(splits_dir / f"{setting}.json")
-    return run
+    from ucd.layers import resolve
+
+    run = resolve(config, dataset="digits", task=task, setting=setting, method=method, step=step,
+                  seed=seed)
+    return run.replace(data=dataclasses.replace(run.data, split=str(splits_dir / f"{setting}.json")))
 
 
 @pytest.fixture(autouse=True)

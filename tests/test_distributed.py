@@ -24,6 +24,7 @@ from ucd.distributed import (
     dist_info_from_env,
     precision_of,
 )
+from ucd.config import TrainConfig
 from ucd.models.abn import ActivatedBatchNorm, SyncActivatedBatchNorm, norm_act
 from ucd.resume import EpochBatchSampler
 
@@ -93,13 +94,15 @@ def test_convert_sync_norm_keeps_weights_and_stats():
 
 def test_precision_is_ignored_on_cpu_with_a_log_line(caplog):
     with caplog.at_level(logging.INFO, logger="ucd.distributed"):
-        p = precision_of({"amp": "bf16", "channels_last": True}, torch.device("cpu"))
-    assert p.dtype is None and not p.channels_last
+        p = precision_of(TrainConfig(amp="bf16", channels_last=True), torch.device("cpu"))
+    assert p.dtype is None and not p.channels_last and p.grad_scaler() is None
     assert "ignored on cpu" in caplog.text
-    p = precision_of({"amp": "bf16", "channels_last": True}, torch.device("cuda"))
-    assert p.dtype is torch.bfloat16 and p.channels_last
-    with pytest.raises(ValueError, match="train.amp must be 'none' or 'bf16', got 'fp16'"):
-        precision_of({"amp": "fp16"}, torch.device("cpu"))
+    p = precision_of(TrainConfig(amp="bf16", channels_last=True), torch.device("cuda"))
+    assert p.dtype is torch.bfloat16 and p.channels_last and p.grad_scaler() is None
+    p = precision_of(TrainConfig(amp="fp16"), torch.device("cuda"))
+    assert p.dtype is torch.float16 and isinstance(p.grad_scaler(), torch.amp.GradScaler)
+    with pytest.raises(ValueError, match="train.amp must be one of"):
+        precision_of(TrainConfig(amp="fp8"), torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -144,12 +147,11 @@ def test_two_gloo_ranks_equal_one_process_on_the_same_global_batch(
     """
     cfg = tiny_config
     cfg["datasets"]["digits"]["root"] = str(digits_no_ignore)
+    cfg["datasets"]["digits"]["train"] = {"device": "cpu"}
+    cfg["datasets"]["digits"]["optim"]["batch_size"] = 16  # 3 iterations on 48 step-0 images
     run = make_run(cfg, digits_no_ignore)
-    run["data"]["split"] = str(digits_no_ignore / "disjoint.json")
-    run["train"]["device"] = "cpu"
-    run["optim"]["batch_size"] = 16  # 3 iterations on the 48 images of step 0
     run_file = tmp_path / "run.yaml"
-    run_file.write_text(yaml.safe_dump(run))
+    run_file.write_text(yaml.safe_dump(run.to_dict()))
     one = _train([sys.executable, "-m"], run_file, tmp_path / "one" / "model.pt")
     assert one.returncode == 0, one.stderr
     # "-m --": otherwise torchrun's parser takes ucd's --run for its own --run-path

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from tests.conftest import make_run
 from ucd.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ucd.config import ConfigError, run_config
+from ucd.config import ConfigError
+from ucd.layers import resolve
 from ucd.engine import make_loader, prepare_model, train_step
 from ucd.models import build_model
 
@@ -28,11 +29,11 @@ def test_training_lowers_the_loss_and_round_trips(tiny_config, tiny_splits, tmp_
     before = _batch_loss(model, batch)
     metrics = train_step(run, tmp_path / "model.pt")
     ckpt = load_checkpoint(tmp_path / "model.pt")
-    trained = build_model(run["model"], ckpt["classes"])
+    trained = build_model(run.model, ckpt["classes"])
     trained.load_state_dict(ckpt["model"])
     assert _batch_loss(trained, batch) < before
     assert ckpt["classes"] == [[0, 1, 2, 3, 4, 5]]
-    assert ckpt["config"] == run
+    assert ckpt["config"] == run.to_dict()
     assert ckpt["metrics"]["iterations"] == metrics["iterations"] > 0
     # round trip: saving the loaded payload again gives identical weights
     save_checkpoint(tmp_path / "copy.pt", ckpt)
@@ -59,13 +60,13 @@ def test_missing_previous_checkpoint(tiny_config, tiny_splits, tmp_path):
 
 def test_checkpoint_of_another_task_is_refused(tiny_config, tiny_splits, tmp_path):
     run0 = make_run(tiny_config, tiny_splits)
-    model = build_model(run0["model"], [[0, 1, 2, 3]])  # not the classes of 5-5 step 0
+    model = build_model(run0.model, [[0, 1, 2, 3]])  # not the classes of 5-5 step 0
     save_checkpoint(
         tmp_path / "s0.pt",
         {
             "model": model.state_dict(),
             "classes": [[0, 1, 2, 3]],
-            "config": run0,
+            "config": run0.to_dict(),
             "method_state": {},
             "metrics": {},
         },
@@ -90,22 +91,18 @@ def test_corrupt_checkpoint_is_detected(tiny_config, tiny_splits, tmp_path):
 
 def test_unknown_names_list_the_valid_ones(tiny_config):
     with pytest.raises(ValueError, match="unknown task 'nope'.*valid.*5-5"):
-        run_config(
-            tiny_config, dataset="digits", task="nope", setting="disjoint", method="ft", step=0
-        )
+        resolve(tiny_config, dataset="digits", task="nope", setting="disjoint", method="ft",
+                step=0, seed=0)
     with pytest.raises(ConfigError, match="unknown method 'nope'; valid methods: ft, joint"):
-        run_config(
-            tiny_config, dataset="digits", task="5-5", setting="disjoint", method="nope", step=0
-        )
+        resolve(tiny_config, dataset="digits", task="5-5", setting="disjoint", method="nope",
+                step=0, seed=0)
     with pytest.raises(ValueError, match="unknown dataset 'mnist'.*voc"):
-        run_config(
-            tiny_config, dataset="mnist", task="5-5", setting="disjoint", method="ft", step=0
-        )
+        resolve(tiny_config, dataset="mnist", task="5-5", setting="disjoint", method="ft",
+                step=0, seed=0)
 
 
 def test_negative_lr_is_refused(tiny_config):
     tiny_config["datasets"]["digits"]["optim"]["lr"] = -0.1
     with pytest.raises(ConfigError, match="optim.lr must be"):
-        run_config(
-            tiny_config, dataset="digits", task="5-5", setting="disjoint", method="ft", step=0
-        )
+        resolve(tiny_config, dataset="digits", task="5-5", setting="disjoint", method="ft",
+                step=0, seed=0)

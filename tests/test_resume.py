@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,12 +15,16 @@ from ucd.checkpoint import load_checkpoint
 from ucd.resume import RESUME_EXIT_CODE
 
 
-def _train(run_file, out, env_extra=None, prev=None):
-    env = {**os.environ, **(env_extra or {})}
-    cmd = [sys.executable, "-m", "ucd", "train", "--run", str(run_file), "--out", str(out)]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _train(run_file, out, faults=(), prev=None):
+    """`ucd train` as a process, with faults injected from outside (tests/faults.py)."""
+    cmd = [sys.executable, "-m", "tests.faults", *faults, "--", "train", "--run", str(run_file),
+           "--out", str(out)]
     if prev:
         cmd += ["--prev", str(prev)]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture()
@@ -28,7 +32,7 @@ def run_file(tiny_config, tiny_splits, tmp_path):
     tiny_config["datasets"]["digits"]["optim"]["epochs"] = 2  # 2 epochs x 3 batches (disjoint)
     run = make_run(tiny_config, tiny_splits)
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(run))
+    path.write_text(yaml.safe_dump(run.to_dict()))
     return path
 
 
@@ -44,7 +48,7 @@ def test_sigterm_then_resume_is_bit_identical(run_file, tmp_path, at):
     ref = _train(run_file, tmp_path / "ref" / "model.pt")
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "cut" / "model.pt"
-    cut = _train(run_file, out, {"UCD_FAULT_SIGTERM_AT": str(at)})
+    cut = _train(run_file, out, ["--sigterm-at", str(at)])
     assert cut.returncode == RESUME_EXIT_CODE, cut.stderr
     assert "received SIGTERM: saved resumable state" in cut.stderr
     assert not out.exists() and out.with_name("model.pt.resume").exists()
@@ -63,7 +67,7 @@ def test_sigkill_during_state_write_keeps_the_previous_state(run_file, tmp_path)
     ref2 = _train(run_file, tmp_path / "ref2" / "model.pt")
     assert ref.returncode == ref2.returncode == 0
     out = tmp_path / "cut" / "model.pt"
-    cut = _train(run_file, out, {"UCD_FAULT_KILL_IN_SAVE": "3"})
+    cut = _train(run_file, out, ["--kill-in-save", "3"])
     assert cut.returncode == -9  # killed while writing the state of iteration 3
     assert out.with_name("model.pt.resume").exists()  # the state of iteration 2 survived
     again = _train(run_file, out)

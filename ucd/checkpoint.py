@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from ucd.config import config_hash
+from ucd.config import ModelConfig, build_section, config_hash
 
 FORMAT = "ucd-checkpoint/1"
 # Model settings that must agree between consecutive steps.
-MODEL_KEYS = ("backbone", "output_stride", "width", "head_channels")
+MODEL_KEYS = ("backbone", "output_stride", "width", "head_channels", "aspp_rates")
 
 
 class CheckpointError(RuntimeError):
@@ -77,28 +77,36 @@ def load_checkpoint(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
     return payload
 
 
-def check_previous(prev: dict[str, Any], run: dict[str, Any], path: str | Path) -> None:
-    """Refuse a previous-step checkpoint that does not fit the step ``run`` is about to train."""
+def check_previous(prev: dict[str, Any], run: Any, path: str | Path) -> None:
+    """Refuse a previous-step checkpoint that does not fit the step ``run`` is about to train.
+
+    The previous step may come from another task of the same dataset when it trained the same
+    classes on the same images (a step 0 shared by tasks 15-5 and 15-1): classes per step,
+    dataset, setting, seed and the model's shape must agree.
+    """
     from ucd.data.tasks import get_task
 
-    task = get_task(run["dataset"], run["task"])
-    k = run["step"]
+    task = get_task(run.dataset, run.task)
+    k = run.step
     cfg = prev["config"]
     where = f"previous-step checkpoint {path}"
-    for key in ("dataset", "task", "setting"):
-        if cfg[key] != run[key]:
-            raise CheckpointError(f"{where} is for {key} {cfg[key]!r}, this step is {run[key]!r}")
+    for key in ("dataset", "setting", "seed"):
+        if cfg[key] != getattr(run, key):
+            raise CheckpointError(
+                f"{where} is for {key} {cfg[key]!r}, this step is {getattr(run, key)!r}"
+            )
     if cfg["step"] != k - 1:
         raise CheckpointError(f"{where} is step {cfg['step']}, step {k - 1} expected")
     expected = [list(c) for c in task.steps[:k]]
     if [list(c) for c in prev["classes"]] != expected:
         raise CheckpointError(
-            f"{where} has classes per step {prev['classes']}, but task {run['task']} of "
-            f"{run['dataset']} expects {expected} before step {k}"
+            f"{where} has classes per step {prev['classes']}, but task {run.task} of "
+            f"{run.dataset} expects {expected} before step {k}"
         )
+    before = build_section(ModelConfig, cfg["model"], f"{where}: model")
     for key in MODEL_KEYS:
-        if cfg["model"].get(key) != run["model"].get(key):
+        if getattr(before, key) != getattr(run.model, key):
             raise CheckpointError(
-                f"{where} has model.{key}={cfg['model'].get(key)!r}, this step asks for "
-                f"{run['model'].get(key)!r}"
+                f"{where} has model.{key}={getattr(before, key)!r}, this step asks for "
+                f"{getattr(run.model, key)!r}"
             )

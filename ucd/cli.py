@@ -25,33 +25,26 @@ def _cmd_methods(args: argparse.Namespace) -> int:
             flags.append("joint")
         if m.init != "none":
             flags.append(f"init={m.init}")
-        if m.ignore_to_background:
-            flags.append("255->0")
+        if m.labels["ignore_to_background"] != "never":
+            flags.append(f"255->0 {m.labels['ignore_to_background']}")
         print(f"{name:16s} {terms}  [{'; '.join(flags)}]\n{'':16s} {m.description}")
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ucd.config import load_yaml, validate_run_config, write_yaml_atomic
+    from ucd.config import load_run
     from ucd.engine import train_step
     from ucd.resume import Preempted
 
-    run = load_yaml(args.run)
-    validate_run_config(run)
-    out = Path(args.out)
+    run = load_run(args.run)
     try:
-        metrics = train_step(run, out, prev=args.prev)
+        metrics = train_step(run, Path(args.out), prev=args.prev)
     except Preempted as stop:
         print(f"ucd train: {stop.message}", file=sys.stderr)
         return stop.code
-
-    write_yaml_atomic(run, out.with_name("config.yaml"))
     logging.getLogger("ucd").info(
         "trained %s step %d in %.1f s (%.1f images/s)",
-        run["method"],
-        run["step"],
-        metrics["train_time_s"],
-        metrics["images_per_s"],
+        run.method, run.step, metrics["train_time_s"], metrics["images_per_s"],
     )
     return 0
 
@@ -59,7 +52,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ucd.evaluation.evaluate import evaluate_checkpoint, write_json_atomic
+    from ucd.evaluation.evaluate import evaluate_checkpoint
+    from ucd.evaluation.records import write_json_atomic
 
     metrics, preds = evaluate_checkpoint(
         args.ckpt,
@@ -76,19 +70,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_config(args: argparse.Namespace) -> int:
-    from ucd.config import load_yaml, run_config
+def _merged_config(paths: list[str]) -> dict:
+    """Workflow config files merged as Snakemake merges --configfile (mappings key by key)."""
+    from ucd.config import deep_merge, load_yaml
 
-    config = load_yaml(args.config)
-    run = run_config(
-        config,
-        dataset=args.dataset,
-        task=args.task,
-        setting=args.setting,
-        method=args.method,
-        step=args.step,
-    )
-    print(yaml.safe_dump(run, sort_keys=False))
+    config: dict = {}
+    for path in paths:
+        config = deep_merge(config, load_yaml(path) or {})
+    return config
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from ucd.layers import check_static, explain, resolve
+
+    config = _merged_config(args.config)
+    check_static(config)
+    where = dict(dataset=args.dataset, task=args.task, setting=args.setting,
+                 method=args.method, step=args.step, seed=args.seed)
+    run = resolve(config, **where)
+    if not args.explain:
+        print(yaml.safe_dump(run.to_dict(), sort_keys=False))
+        return 0
+    values = explain(config, **where)
+    width = max(len(k) for k in values)
+    for key, (value, layer) in values.items():
+        print(f"{key:{width}s}  {json.dumps(value):24s}  {layer}")
     return 0
 
 
@@ -115,18 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("config", help="print the resolved run config of one step")
-    p.add_argument("config", help="workflow config (config.yaml)")
+    p.add_argument("config", nargs="+", help="workflow config files, merged in order")
     for name in ("dataset", "task", "setting", "method"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--step", type=int, required=True)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--explain", action="store_true",
+                   help="every value with the config layer that set it")
     p.set_defaults(func=_cmd_config)
 
-    for module in ("ucd.data.cli", "ucd.reporting.cli"):
-        try:
-            __import__(module, fromlist=["register"]).register(sub)
-        except ModuleNotFoundError as err:  # a part not installed in this build
-            if err.name != module:
-                raise
+    from ucd.data.cli import register as register_data
+    from ucd.reporting.cli import register as register_report
+
+    register_data(sub)
+    register_report(sub)
     return parser
 
 

@@ -1,207 +1,266 @@
-"""Run configuration: defaults, merging of the workflow config, validation, step-0 sharing.
+"""The typed run config: everything one training step needs, validated once.
 
-A *run config* (RUN.yaml, see DESIGN.md) is everything one training step needs. It is resolved
-once from the workflow config by :func:`run_config` and carried inside the checkpoint.
+A :class:`RunConfig` is resolved from the workflow config by :mod:`ucd.layers`, written as
+RUN.yaml by the workflow, read back by ``ucd train`` with :meth:`RunConfig.from_dict` (which
+refuses unknown keys and bad values, naming them) and carried inside every checkpoint.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-# The paper's protocol (protocol.md, "Training protocol"); dataset sections override it.
-DEFAULTS: dict[str, Any] = {
-    "seed": 42,
-    "model": {
-        "backbone": "resnet101",
-        "output_stride": 16,
-        "width": 64,
-        "head_channels": 256,
-        "norm": "auto",
-        "pretrained": None,
-    },
-    "optim": {
-        "lr": 0.01,  # step 0
-        "lr_next": 0.001,  # steps >= 1
-        # "epochs_next": epochs of steps >= 1 when they differ from step 0's (default: equal)
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 1.0e-4,
-        "poly_power": 0.9,
-        "epochs": 30,
-        "batch_size": 24,
-    },
-    "data": {"crop_size": 512, "num_workers": 4},
-    "train": {"log_every": 10, "device": "auto"},
-}
-
-SECTIONS = ("model", "optim", "data", "train")
-# Keys whose change changes what step 0 trains (the step-0 sharing key is built from them).
-STEP0_SECTIONS = ("model", "optim", "data")
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key and the valid values."""
 
 
-def deep_merge(base: dict, override: dict | None) -> dict:
-    """Merge ``override`` into a copy of ``base`` recursively (dicts merge, values replace)."""
-    out = copy.deepcopy(base)
+def _opt(default: Any, kind: str, *, choices: tuple = (), low: float | None = None,
+         strict_low: bool = False, high: float | None = None) -> Any:
+    """A config field: its kind (int, float, bool, str, with '?' = may be null; 'ints?' = a
+    list of integers or null) and the values it accepts."""
+    meta = {"kind": kind, "choices": choices, "low": low, "strict_low": strict_low, "high": high}
+    return field(default=default, metadata=meta)
+
+
+def closest(name: str, valid: list[str]) -> str:
+    """' (did you mean ...?)' naming the closest valid name, or an empty string."""
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    close = close or [v for v in valid if name and (name in v or v in name)][:1]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_number(value: Any, meta: dict, where: str, integer: bool) -> int | float:
+    ok = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok:
+        raise ConfigError(f"{where} must be {'an integer' if integer else 'a number'}, "
+                          f"got {value!r}")
+    low, high = meta["low"], meta["high"]
+    if low is not None and (value < low or (meta["strict_low"] and value == low)):
+        raise ConfigError(f"{where} must be {'>' if meta['strict_low'] else '>='} {low}, "
+                          f"got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{where} must be <= {high}, got {value!r}")
+    return value if integer else float(value)
+
+
+def _check_value(value: Any, meta: dict, where: str) -> Any:
+    """The value of one field, checked against its kind and range (ints become floats for
+    float fields, lists of ints become tuples)."""
+    kind = meta["kind"]
+    if kind.endswith("?"):
+        if value is None:
+            return None
+        kind = kind[:-1]
+    if meta["choices"] and value not in meta["choices"]:
+        raise ConfigError(f"{where} must be one of {list(meta['choices'])}, got {value!r}")
+    if kind in ("int", "float"):
+        return _check_number(value, meta, where, integer=kind == "int")
+    if kind == "bool" and not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if kind == "str" and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    if kind == "ints":
+        if not isinstance(value, list | tuple) or not value:
+            raise ConfigError(f"{where} must be a non-empty list of integers, got {value!r}")
+        return tuple(_check_number(v, meta, f"{where}[{i}]", True) for i, v in enumerate(value))
+    return value
+
+
+def build_section(cls: type, data: Any, where: str) -> Any:
+    """A section dataclass from a mapping: unknown keys and bad values are ConfigErrors."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {data!r}")
+    valid = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in valid:
+            raise ConfigError(f"{where} has no key {key!r}{closest(str(key), valid)}; "
+                              f"valid keys: {', '.join(valid)}")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _check_value(data[f.name], f.metadata, f"{where}.{f.name}")
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"{where}.{f.name} is required")
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """DeepLab-V3 on a ResNet (paper 4.2)."""
+
+    backbone: str = _opt("resnet101", "str", choices=("resnet18", "resnet50", "resnet101"))
+    output_stride: int = _opt(16, "int", choices=(8, 16))
+    width: int = _opt(64, "int", low=1)  # channels of the ResNet stem (64 = the real ResNet)
+    head_channels: int = _opt(256, "int", low=1)  # ASPP output = the features UCD contrasts
+    aspp_rates: tuple[int, ...] | None = _opt(None, "ints?", low=1)  # None: DeepLab's rates
+    norm: str = _opt("auto", "str", choices=("auto", "iabn", "abn"))
+    pretrained: str | None = _opt(None, "str?")  # ImageNet weights of the backbone
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD with Nesterov momentum and a poly schedule; ``batch_size`` is the global batch."""
+
+    lr: float = _opt(0.01, "float", low=0, strict_low=True)
+    momentum: float = _opt(0.9, "float", low=0, high=1)
+    nesterov: bool = _opt(True, "bool")
+    weight_decay: float = _opt(1e-4, "float", low=0)
+    poly_power: float = _opt(0.9, "float", low=0)
+    epochs: int = _opt(30, "int", low=1)
+    batch_size: int = _opt(24, "int", low=1)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the step's images come from and how they are cropped."""
+
+    root: str = _opt("", "str")
+    split: str | None = _opt(None, "str?")  # split file (image ids per step); None: computed
+    crop_size: int = _opt(512, "int", low=16)
+    num_workers: int = _opt(4, "int", low=0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the step runs: device, precision, resumable state, progress."""
+
+    device: str = _opt("auto", "str")
+    amp: str = _opt("none", "str", choices=("none", "bf16", "fp16"))  # GPU only
+    channels_last: bool = _opt(False, "bool")  # GPU only
+    per_gpu_batch: int | None = _opt(None, "int?", low=1)  # micro-batch (accumulation)
+    checkpoint_every_s: float = _opt(600.0, "float", low=0)
+    max_bad_batches: int = _opt(0, "int", low=0)  # non-finite batches skipped before failing
+    threads: int | None = _opt(None, "int?", low=1)  # torch CPU threads (None: torch's choice)
+    log_every_s: float = _opt(10.0, "float", low=0)  # plain log lines when not on a terminal
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation after the step on the full validation set."""
+
+    unseen: str = _opt("ignore", "str", choices=("ignore", "background"))  # not-yet-seen classes
+    batch_size: int = _opt(8, "int", low=1)
+    predictions: int = _opt(4, "int", low=0)  # images kept for the qualitative maps
+
+
+@dataclass(frozen=True)
+class LabelsConfig:
+    """Training-label policy: when 255 (ignore) becomes background (MiB's data loader)."""
+
+    ignore_to_background: str = _opt("never", "str", choices=("never", "incremental", "always"))
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "labels": LabelsConfig,
+}
+IDENTITY = ("dataset", "task", "setting", "method", "base_method", "step", "seed")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training step, resolved: identity, sections, and the method's term parameters."""
+
+    dataset: str
+    task: str
+    setting: str
+    method: str  # the path name: a method of methods.yaml or a variant `<method>-<name>`
+    base_method: str  # the methods.yaml entry
+    step: int
+    seed: int
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "run config") -> RunConfig:
+        """Validate a RUN.yaml mapping; unknown keys, missing identity and bad values raise."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+        valid = [*IDENTITY, *SECTIONS, "params"]
+        for key in data:
+            if key not in valid:
+                raise ConfigError(f"{where} has no key {key!r}{closest(str(key), valid)}; "
+                                  f"valid keys: {', '.join(valid)}")
+        missing = [k for k in IDENTITY if k not in data]
+        if missing:
+            raise ConfigError(f"{where} lacks {', '.join(missing)}")
+        for key in ("step", "seed"):
+            _check_number(data[key], {"low": 0, "high": None, "strict_low": False},
+                          f"{where}.{key}", integer=True)
+        params = data.get("params") or {}
+        if not isinstance(params, Mapping) or not all(
+            isinstance(p, Mapping) for p in params.values()
+        ):
+            raise ConfigError(f"{where}.params must map term names to parameter mappings")
+        sections = {
+            name: build_section(sec, data.get(name) or {}, f"{where}.{name}")
+            for name, sec in SECTIONS.items()
+        }
+        ident = {k: data[k] for k in IDENTITY}
+        run = cls(**ident, **sections, params={t: dict(p) for t, p in params.items()})
+        run.check()
+        return run
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, not tuples) for YAML, checkpoints and hashing."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some top-level fields or whole sections replaced."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(changes)
+        return RunConfig(**data)
+
+    def check(self) -> None:
+        """Cross-field checks that no single field can make."""
+        if self.setting not in ("disjoint", "overlapped"):
+            raise ConfigError(f"setting must be 'disjoint' or 'overlapped', got {self.setting!r}")
+        if self.step < 0 or self.seed < 0:
+            raise ConfigError(f"step and seed must be >= 0, got {self.step}, {self.seed}")
+
+    @property
+    def ignore_to_background(self) -> bool:
+        """Whether 255 becomes background in this step's training labels."""
+        policy = self.labels.ignore_to_background
+        return policy == "always" or (policy == "incremental" and self.step > 0)
+
+
+def config_hash(run: RunConfig | Mapping[str, Any]) -> str:
+    """A stable short hash of a run config (or any JSON-able mapping)."""
+    data = run.to_dict() if isinstance(run, RunConfig) else run
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def deep_merge(base: Mapping, override: Mapping | None) -> dict:
+    """Merge ``override`` into a copy of ``base`` recursively (mappings merge, values replace)."""
+    out = copy.deepcopy(dict(base))
     for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-def resolve_method_name(config: dict, name: str) -> tuple[str, dict]:
-    """Map a path name (a method or a ``variants:`` entry) to (base method, variant overrides)."""
-    from ucd.methods import list_methods
-
-    variants = config.get("variants") or {}
-    if name in variants:
-        variant = variants[name] or {}
-        base = variant.get("method")
-        if base not in list_methods():
-            raise ConfigError(
-                f"variants.{name}.method is {base!r}; valid methods: {', '.join(list_methods())}"
-            )
-        return base, {k: v for k, v in variant.items() if k != "method"}
-    if name not in list_methods():
-        raise ConfigError(
-            f"unknown method {name!r}; valid methods: {', '.join(list_methods())}"
-            + (f"; variants: {', '.join(variants)}" if variants else "")
-        )
-    return name, {}
-
-
-def _matching_overrides(config: dict, dataset: str, task: str, setting: str, method: str):
-    for i, entry in enumerate(config.get("overrides") or []):
-        match = entry.get("match") or {}
-        unknown = set(match) - {"dataset", "task", "setting", "method"}
-        if unknown:
-            raise ConfigError(f"overrides[{i}].match has unknown keys {sorted(unknown)}")
-        here = {"dataset": dataset, "task": task, "setting": setting, "method": method}
-        if all(here[k] in (v if isinstance(v, list) else [v]) for k, v in match.items()):
-            yield {k: v for k, v in entry.items() if k != "match"}
-
-
-def run_config(
-    config: dict, *, dataset: str, task: str, setting: str, method: str, step: int
-) -> dict[str, Any]:
-    """Resolve the configuration of one training step from the workflow config.
-
-    Precedence (later wins): DEFAULTS, ``defaults``, ``datasets.<d>``, the method's own parameter
-    defaults, ``method_params.<base>``, matching ``overrides``, the ``variants.<name>`` entry.
-    """
-    from ucd.data.tasks import get_task
-    from ucd.methods import get_method
-
-    base, variant = resolve_method_name(config, method)
-    task_obj = get_task(dataset, task)
-    if not 0 <= step < task_obj.n_steps:
-        raise ConfigError(
-            f"step {step} out of range for {dataset} {task} (0..{task_obj.n_steps - 1})"
-        )
-    datasets = config.get("datasets") or {}
-    if dataset not in datasets:
-        raise ConfigError(f"datasets.{dataset} is not configured; configured: {sorted(datasets)}")
-    ds = datasets[dataset] or {}
-    run: dict[str, Any] = deep_merge(DEFAULTS, config.get("defaults"))
-    run = deep_merge(run, {k: ds[k] for k in SECTIONS if k in ds})
-    if "seed" in ds:
-        run["seed"] = ds["seed"]
-    params = get_method(base).default_params()
-    params = deep_merge(params, (config.get("method_params") or {}).get(base))
-    layers = list(_matching_overrides(config, dataset, task, setting, method)) + [variant]
-    for layer in layers:
-        run = deep_merge(run, {k: layer[k] for k in (*SECTIONS, "seed") if k in layer})
-        params = deep_merge(params, layer.get("params"))
-    run["data"]["root"] = str(ds.get("root", Path("results/data") / dataset))
-    run["data"].setdefault(
-        "split",
-        str(Path(config.get("results", "results")) / "splits" / dataset / task / f"{setting}.json"),
-    )
-    run.update(
-        dataset=dataset,
-        task=task,
-        setting=setting,
-        method=method,
-        base_method=base,
-        step=step,
-        params=params,
-    )
-    optim = run["optim"]
-    if step > 0:  # the paper lowers the learning rate after step 0 (protocol.md)
-        optim["lr"] = optim.get("lr_next", optim["lr"])
-        optim["epochs"] = optim.get("epochs_next", optim["epochs"])
-    validate_run_config(run)
-    try:  # term parameters are checked when the config is resolved, not hours later
-        get_method(base).build_terms(params, step)
-    except ValueError as err:
-        raise ConfigError(f"{dataset}/{task}/{setting}/{method} step {step}: {err}") from err
-    return run
-
-
-def validate_run_config(run: dict) -> None:
-    """Check the values a training step relies on; raise ConfigError naming the key."""
-    optim = run["optim"]
-    for key in ("lr", "weight_decay", "momentum"):
-        if not isinstance(optim.get(key), int | float) or optim[key] < 0:
-            raise ConfigError(f"optim.{key} must be a non-negative number, got {optim.get(key)!r}")
-    if optim["lr"] <= 0:
-        raise ConfigError(f"optim.lr must be positive, got {optim['lr']!r}")
-    for key in ("epochs", "batch_size"):
-        if not isinstance(optim.get(key), int) or optim[key] < 1:
-            raise ConfigError(f"optim.{key} must be a positive integer, got {optim.get(key)!r}")
-    if not isinstance(run["data"].get("crop_size"), int) or run["data"]["crop_size"] < 16:
-        raise ConfigError(
-            f"data.crop_size must be an integer >= 16, got {run['data'].get('crop_size')!r}"
-        )
-    if run["setting"] not in ("disjoint", "overlapped"):
-        raise ConfigError(f"setting must be 'disjoint' or 'overlapped', got {run['setting']!r}")
-
-
-def config_hash(run: dict) -> str:
-    """A stable short hash of a run config (or any JSON-able dict)."""
-    blob = json.dumps(run, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def step0_signature(run0: dict) -> dict:
-    """What determines a step-0 training: data, task, setting, seed, model and optimiser."""
-    keys = ("dataset", "task", "setting", "seed")
-    sig = {**{k: run0[k] for k in keys}, **{s: dict(run0[s]) for s in STEP0_SECTIONS}}
-    for key in ("lr_next", "epochs_next"):  # only used by later steps
-        sig["optim"].pop(key, None)
-    return sig
-
-
-def step0_group(config: dict, dataset: str, task: str, setting: str, method: str) -> str | None:
-    """Name of the shared step-0 training this method reuses, or None if it trains its own.
-
-    Every method whose step 0 is plain cross-entropy training (``step0: shared`` in
-    methods.yaml) shares it; runs whose step-0-relevant settings (model, optimiser, data, seed)
-    differ from the plain ones get a group of their own, named by a hash of those settings.
-    """
-    from ucd.methods import get_method
-
-    base, _ = resolve_method_name(config, method)
-    if get_method(base).step0 != "shared":
-        return None
-    mine = step0_signature(
-        run_config(config, dataset=dataset, task=task, setting=setting, method=method, step=0)
-    )
-    plain = step0_signature(
-        run_config(config, dataset=dataset, task=task, setting=setting, method="ft", step=0)
-    )
-    return "base" if mine == plain else f"ft-{config_hash(mine)[:8]}"
 
 
 def load_yaml(path: str | Path) -> Any:
@@ -215,8 +274,15 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path} is not valid YAML: {err}") from err
 
 
+def load_run(path: str | Path) -> RunConfig:
+    """Read and validate a RUN.yaml."""
+    return RunConfig.from_dict(load_yaml(path), where=str(path))
+
+
 def write_yaml_atomic(data: Any, path: str | Path) -> None:
     """Write YAML through a temporary file and a rename, so readers never see half a file."""
+    if isinstance(data, RunConfig):
+        data = data.to_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -25,7 +25,6 @@ from ucd.models import abn
 
 log = logging.getLogger("ucd.distributed")
 
-AMP_CHOICES = (None, "none", "bf16")
 
 
 @dataclass(frozen=True)
@@ -211,31 +210,38 @@ def sync_context(ddp_model: nn.Module, last_micro_batch: bool):
 
 @dataclass(frozen=True)
 class Precision:
-    """Autocast dtype (None: fp32) and memory format chosen for the device."""
+    """Autocast dtype (None: fp32), loss scaling (fp16) and memory format for the device."""
 
     dtype: torch.dtype | None = None
     channels_last: bool = False
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
 
     def autocast(self, device: torch.device):
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=self.dtype)
 
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """fp16 needs its loss scaled so small gradients do not underflow (as apex O1)."""
+        return torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
+
     def images(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        return x.contiguous(memory_format=self.memory_format)
 
 
-def precision_of(train_cfg: dict[str, Any], device: torch.device) -> Precision:
-    """``train.amp`` (none | bf16) and ``train.channels_last``: GPU only, ignored on CPU."""
-    amp = train_cfg.get("amp")
-    if amp not in AMP_CHOICES:
-        raise ValueError(f"train.amp must be 'none' or 'bf16', got {amp!r}")
-    cl = train_cfg.get("channels_last", False)
-    if not isinstance(cl, bool):
-        raise ValueError(f"train.channels_last must be true or false, got {cl!r}")
-    want_bf16 = amp == "bf16"
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def precision_of(train: Any, device: torch.device) -> Precision:
+    """``train.amp`` (none | bf16 | fp16) and ``train.channels_last``: GPU only, ignored (with
+    a log line) on the CPU."""
+    if train.amp not in AMP_DTYPES:
+        raise ValueError(f"train.amp must be one of {list(AMP_DTYPES)}, got {train.amp!r}")
     if device.type != "cuda":
-        if want_bf16 or cl:
+        if train.amp != "none" or train.channels_last:
             log.info("train.amp/channels_last are GPU options: ignored on %s", device.type)
         return Precision()
-    return Precision(torch.bfloat16 if want_bf16 else None, cl)
+    return Precision(AMP_DTYPES[train.amp], train.channels_last)

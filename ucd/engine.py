@@ -1,8 +1,11 @@
 """Train one incremental step: from the previous step's checkpoint to this step's checkpoint.
 
-The engine is method-agnostic: it builds the model (growing a head at steps >= 1), keeps a frozen
-copy of the previous model when the method needs one, and sums the method's loss terms. SGD with
-Nesterov momentum and a poly learning-rate schedule, as in the paper.
+``train_step`` reads top to bottom as the parts of a step: set up (models, data, terms,
+optimiser), start or resume, iterate (one optimiser step per global batch), save a resumable
+state when asked, finish (hooks, checkpoint). The engine is method-agnostic: everything a
+method changes (its loss terms, the head initialisation, the label policy, extra data) comes
+from the method's definition (``ucd.methods``) and the run config. SGD with Nesterov momentum and
+a poly learning-rate schedule, as in the paper.
 """
 
 from __future__ import annotations
@@ -10,25 +13,25 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import random
-import signal
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ucd import distributed as ddp
 from ucd.checkpoint import CheckpointError, check_previous, load_checkpoint, save_checkpoint
-from ucd.config import validate_run_config
+from ucd.config import ConfigError, RunConfig
 from ucd.data.step import make_dataset
 from ucd.data.tasks import get_task
-from ucd.methods import Batch, StepContext, get_method
+from ucd.methods import Batch, Method, StepContext, Term, get_method
 from ucd.models import build_model
+from ucd.progress import Progress
 from ucd.resume import (
     EpochBatchSampler,
     Preempted,
@@ -64,298 +67,385 @@ def poly_lr(base: float, it: int, max_it: int, power: float) -> float:
     return base * (1 - min(it, max_it) / max(max_it, 1)) ** power
 
 
-def step_classes(run: dict[str, Any]) -> list[list[int]]:
+# ------------------------------------------------------------------------- set-up
+
+
+def step_classes(run: RunConfig) -> list[list[int]]:
     """Classes per head of the model trained at this step (Joint: all classes in one head)."""
-    task = get_task(run["dataset"], run["task"])
-    if get_method(run["base_method"]).joint:
+    task = get_task(run.dataset, run.task)
+    if get_method(run.base_method).joint:
         return [task.classes_seen(task.n_steps - 1)]
-    return [list(c) for c in task.steps[: run["step"] + 1]]
+    return [list(c) for c in task.steps[: run.step + 1]]
 
 
-def prepare_model(run: dict[str, Any], prev_path: str | Path | None):
-    """The model to train and the frozen old model (or None), after checking the previous step."""
-    method = get_method(run["base_method"])
-    k = run["step"]
+def freeze(model: nn.Module) -> nn.Module:
+    """A frozen copy: evaluation mode (batch-norm statistics fixed), no gradients."""
+    old = copy.deepcopy(model).eval()
+    for p in old.parameters():
+        p.requires_grad_(False)
+    return old
+
+
+def prepare_model(run: RunConfig, prev_path: str | Path | None):
+    """The model to train, the frozen old model (or None) and the methods' carried state,
+    after checking that the previous step's checkpoint fits this step."""
+    method = get_method(run.base_method)
+    k = run.step
     if k == 0 or method.joint:
         if prev_path is not None:
-            raise CheckpointError(f"step {k} of {run['method']} takes no previous checkpoint")
-        return build_model(run["model"], step_classes(run)), None, {}
+            raise CheckpointError(f"step {k} of {run.method} takes no previous checkpoint")
+        return build_model(run.model, step_classes(run)), None, {}
     if prev_path is None:
         raise CheckpointError(
             f"step {k} needs the checkpoint of step {k - 1} (--prev); train step {k - 1} first"
         )
     prev = load_checkpoint(prev_path)
     check_previous(prev, run, prev_path)
-    model_cfg = {**run["model"], "pretrained": None}  # weights come from the checkpoint
-    model = build_model(model_cfg, prev["classes"])
+    model = build_model(run.model, prev["classes"], pretrained=False)  # weights: checkpoint
     model.load_state_dict(prev["model"])
-    old_model = None
-    if method.needs_old_model(k):
-        old_model = copy.deepcopy(model).eval()
-        for p in old_model.parameters():
-            p.requires_grad_(False)
-    task = get_task(run["dataset"], run["task"])
-    model.classifier.add_step(task.new_classes(k))
-    if method.init == "mib":
-        model.classifier.init_new_head_from_background()
+    old_model = freeze(model) if method.needs_old_model(k) else None
+    model.classifier.add_step(get_task(run.dataset, run.task).new_classes(k))
+    method.init_new_head(model.classifier)
     return model, old_model, prev.get("method_state", {})
 
 
-def make_loader(run: dict[str, Any]) -> DataLoader:
-    """The step's training DataLoader: batches of (epoch, index) keys, per-sample seeded."""
-    method = get_method(run["base_method"])
-    k = run["step"]
-    ds = make_dataset(
-        run["dataset"],
-        run["data"]["root"],
-        run["task"],
-        run["setting"],
-        k,
-        "train",
-        split_file=run["data"].get("split"),
-        crop_size=run["data"]["crop_size"],
-        train_augment=True,
-        ignore_to_background=method.ignore_to_background and k > 0,
-        all_classes=method.joint,
+def training_dataset(run: RunConfig, method: Method):
+    """The step's training images with the labels this method sees at this step."""
+    return make_dataset(
+        run.dataset, run.data.root, run.task, run.setting, run.step, "train",
+        split_file=run.data.split, crop_size=run.data.crop_size, train_augment=True,
+        ignore_to_background=run.ignore_to_background, all_classes=method.joint,
     )
-    bs = run["optim"]["batch_size"]
-    if len(ds) < bs:
+
+
+def make_loader(run: RunConfig, dataset=None) -> DataLoader:
+    """The step's training DataLoader over whole global batches of (epoch, index) keys, each
+    sample augmented from its own seed."""
+    if dataset is None:
+        dataset = training_dataset(run, get_method(run.base_method))
+    bs = run.optim.batch_size
+    if len(dataset) < bs:
         raise ValueError(
-            f"step {k} of {run['dataset']} {run['task']} {run['setting']} has {len(ds)} training "
-            f"images, fewer than optim.batch_size={bs}"
+            f"step {run.step} of {run.dataset} {run.task} {run.setting} has {len(dataset)} "
+            f"training images, fewer than optim.batch_size={bs}"
         )
-    seed = run["seed"] + 1000 * k
-    workers = int(run["data"].get("num_workers", 0))
-    return DataLoader(
-        SeededSamples(ds, seed),
-        batch_sampler=EpochBatchSampler(len(ds), bs, seed),
-        num_workers=workers,
-    )
+    seed = run.seed + 1000 * run.step
+    return DataLoader(SeededSamples(dataset, seed),
+                      batch_sampler=EpochBatchSampler(len(dataset), bs, seed),
+                      num_workers=run.data.num_workers)
 
 
-def _check_finite(losses: dict[str, torch.Tensor], run: dict, epoch: int, it: int) -> str | None:
-    for name, value in losses.items():
-        if not torch.isfinite(value):
-            return (
-                f"loss term {name!r} is {value.item()} at step {run['step']} of {run['method']} "
-                f"({run['dataset']} {run['task']} {run['setting']}), epoch {epoch + 1}, "
-                f"iteration {it}"
-            )
-    return None
+@dataclass
+class StepProgress:
+    """Where the step is: restored as a whole when a step resumes."""
+
+    epoch: int = 0
+    batch: int = 0  # batches done in the current epoch
+    n_images: int = 0
+    elapsed: float = 0.0
+    bad_batches: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)  # mean losses per epoch
+    sums: dict[str, float] = field(default_factory=dict)  # loss sums of the current epoch
 
 
-def train_step(run: dict[str, Any], out: str | Path, prev: str | Path | None = None) -> dict:
-    """Train the step described by ``run`` and write its checkpoint to ``out``; return metrics.
+@dataclass
+class Step:
+    """Everything one training step holds while it runs."""
 
-    Resumes from ``<out>.resume`` when a previous attempt was interrupted (same run config).
-    """
-    validate_run_config(run)
+    run: RunConfig
+    out: Path
+    info: ddp.DistInfo
+    precision: ddp.Precision
+    model: nn.Module
+    fwd_model: nn.Module  # DDP wrapper of `model` when distributed, else `model`
+    terms: list[Term]
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    ctx: StepContext
+    loader: DataLoader  # whole global batches (hooks that pass over the data)
+    train_loader: DataLoader  # this rank's share of every global batch
+    accum: int  # micro-batches per optimiser step
+    state: StepProgress = field(default_factory=StepProgress)
+
+    @property
+    def max_iterations(self) -> int:
+        return self.run.optim.epochs * len(self.loader)
+
+
+def check_accumulation(terms: list[Term], accum: int, run: RunConfig) -> None:
+    """Refuse micro-batches for terms whose loss couples the images of a batch (contrastive
+    sets): they would silently see a smaller batch than the config names."""
+    coupled = [t.name for t in terms if t.batch_coupled]
+    if accum > 1 and coupled:
+        raise ConfigError(
+            f"train.per_gpu_batch={run.train.per_gpu_batch} splits each GPU's batch into {accum} "
+            f"micro-batches, but {', '.join(coupled)} contrast pixels across the whole batch: "
+            "unset train.per_gpu_batch (or use more GPUs) so the contrast set is the batch named"
+        )
+
+
+def set_up(run: RunConfig, out: str | Path, prev: str | Path | None) -> Step:
+    """Models, terms, data and optimiser of the step, on this rank's device."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    seed_everything(run["seed"] + run["step"])
-    train_cfg = run.get("train", {})
-    info, device = ddp.init_distributed(resolve_device(train_cfg.get("device", "auto")))
-    precision = ddp.precision_of(train_cfg, device)
-    method = get_method(run["base_method"])
-    task = get_task(run["dataset"], run["task"])
+    if run.train.threads:
+        torch.set_num_threads(run.train.threads)
+    seed_everything(run.seed + run.step)
+    info, device = ddp.init_distributed(resolve_device(run.train.device))
+    precision = ddp.precision_of(run.train, device)
+    method = get_method(run.base_method)
     model, old_model, prev_state = prepare_model(run, prev)
     model.to(device).train()
     if info.enabled:  # batch statistics over the global batch
         model = ddp.convert_sync_norm(model)
-    if old_model is not None:
-        old_model.to(device)
-    if precision.channels_last:
-        for m in (model, old_model):
-            if m is not None:
-                m.to(memory_format=torch.channels_last)
-    loader = make_loader(run)  # whole global batches (for terms' passes over the data)
-    train_loader = ddp.shard_loader(loader, info)  # this rank's slice of each global batch
-    sampler: EpochBatchSampler = train_loader.batch_sampler  # type: ignore[assignment]
-    accum = ddp.accumulation_steps(
-        run["optim"]["batch_size"], info.world_size, train_cfg.get("per_gpu_batch")
-    )
-    epochs = run["optim"]["epochs"]
-    max_it = epochs * len(loader)
-    ctx = StepContext(
-        run=run,
-        task=task,
-        step=run["step"],
-        model=model,
-        old_model=old_model,
-        device=device,
-        loader=loader,
-        prev_state=prev_state,
-        max_iterations=max_it,
-    )
-    terms = method.build_terms(run["params"], run["step"])
-    opt = run["optim"]
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=opt["lr"],
-        momentum=opt["momentum"],
-        nesterov=opt["nesterov"],
-        weight_decay=opt["weight_decay"],
-    )
-    rpath = resume_path(out)
-    if not info.is_main:
-        ddp.barrier(info)  # rank 0 reads (and may set aside) the state first
-    state = load_resume(rpath, run)
-    if info.is_main:
-        ddp.barrier(info)
-    progress = {
-        "epoch": 0,
-        "batch": 0,
-        "n_images": 0,
-        "elapsed": 0.0,
-        "bad_batches": 0,
-        "history": [],
-        "sums": {},
-    }
-    if state is None:
-        for term in terms:
-            term.before_step(ctx)
+    for m in (model, old_model):
+        if m is not None:
+            m.to(device, memory_format=precision.memory_format)
+    ctx = StepContext(run=run, task=get_task(run.dataset, run.task), step=run.step, model=model,
+                      old_model=old_model, device=device, prev_state=prev_state)
+    terms = method.build_terms(run.params, run.step)
+    dataset = training_dataset(run, method)
+    for term in terms:
+        dataset = term.training_data(ctx, dataset)
+    loader = make_loader(run, dataset)
+    ctx.loader, ctx.max_iterations = loader, run.optim.epochs * len(loader)
+    accum = ddp.accumulation_steps(run.optim.batch_size, info.world_size,
+                                   run.train.per_gpu_batch)
+    check_accumulation(terms, accum, run)
+    o = run.optim
+    optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum,
+                                nesterov=o.nesterov, weight_decay=o.weight_decay)
+    return Step(run=run, out=out, info=info, precision=precision, model=model,
+                fwd_model=ddp.wrap_model(model, info, device), terms=terms, optimizer=optimizer,
+                scaler=precision.grad_scaler(), ctx=ctx, loader=loader,
+                train_loader=ddp.shard_loader(loader, info), accum=accum)
+
+
+# ------------------------------------------------------------------------- resumable state
+
+
+def snapshot(step: Step) -> None:
+    """Save the resumable state (rank 0): everything needed to continue bit-identically."""
+    if not step.info.is_main:
+        return
+    save_resume(resume_path(step.out), {
+        "model": step.model.state_dict(),
+        "optimizer": step.optimizer.state_dict(),
+        "scaler": step.scaler.state_dict() if step.scaler else None,
+        "terms": {t.name: t.state_dict(full=True) for t in step.terms},
+        "progress": vars(step.state),
+        "iteration": step.ctx.iteration,
+    }, step.run.to_dict())
+
+
+def start_or_resume(step: Step) -> None:
+    """Restore the state an interrupted attempt saved, or start afresh (terms' before_step)."""
+    rpath = resume_path(step.out)
+    if not step.info.is_main:
+        ddp.barrier(step.info)  # rank 0 reads (and may set aside) the state first
+    saved = load_resume(rpath, step.run.to_dict())
+    if step.info.is_main:
+        ddp.barrier(step.info)
+    if saved is None:
+        for term in step.terms:
+            term.before_step(step.ctx)
+        return
+    step.model.load_state_dict(saved["model"])
+    step.optimizer.load_state_dict(saved["optimizer"])
+    if step.scaler is not None and saved.get("scaler"):
+        step.scaler.load_state_dict(saved["scaler"])
+    for term in step.terms:
+        term.load_state_dict(saved["terms"].get(term.name, {}))
+    step.state = StepProgress(**saved["progress"])
+    step.ctx.iteration = saved["iteration"]
+    log.info("resuming %s step %d at iteration %d/%d from %s", step.run.method, step.run.step,
+             step.ctx.iteration, step.max_iterations, rpath)
+
+
+# ------------------------------------------------------------------------- one iteration
+
+
+def _problem(losses: dict[str, torch.Tensor], step: Step) -> str | None:
+    """A message naming the first non-finite loss term, or None."""
+    for name, value in losses.items():
+        if not torch.isfinite(value):
+            r = step.run
+            return (f"loss term {name!r} is {value.item()} at step {r.step} of {r.method} "
+                    f"({r.dataset} {r.task} {r.setting}), epoch {step.state.epoch + 1}, "
+                    f"iteration {step.ctx.iteration}")
+    return None
+
+
+def forward_backward(step: Step, images: torch.Tensor, labels: torch.Tensor):
+    """Weighted loss terms of this rank's batch, backpropagated micro-batch by micro-batch.
+
+    Returns (mean loss per term and "total", None), or (None, a message) when a loss is not
+    finite on any rank (every rank then skips the batch together).
+    """
+    sums: dict[str, float] = {}
+    for micro, (ims, lbs) in enumerate(zip(images.chunk(step.accum), labels.chunk(step.accum))):
+        with ddp.sync_context(step.fwd_model, micro == step.accum - 1):
+            with step.precision.autocast(step.ctx.device):
+                out = step.fwd_model(ims)
+                old_out = None
+                if step.ctx.old_model is not None:
+                    with torch.no_grad():
+                        old_out = step.ctx.old_model(ims)
+                batch = Batch(ims, lbs, out, old_out, step.ctx)
+                losses = {t.name: t.weight * t.loss(batch) for t in step.terms}
+            problem = _problem(losses, step)
+            if ddp.any_rank(problem is not None, step.info):
+                return None, problem or "a loss is not finite on another rank"
+            total = sum(losses.values())
+            loss = total / step.accum
+            (step.scaler.scale(loss) if step.scaler else loss).backward()
+        for name, value in [*losses.items(), ("total", total)]:
+            sums[name] = sums.get(name, 0.0) + value.item() / step.accum
+    return sums, None
+
+
+def skip_bad_batch(step: Step, problem: str) -> None:
+    """Skip a batch whose loss is not finite, or stop keeping the last good state."""
+    max_bad = step.run.train.max_bad_batches
+    if step.state.bad_batches >= max_bad:
+        snapshot(step)  # the state before this batch: the last good one
+        raise NonFiniteLossError(
+            f"{problem}; {step.state.bad_batches} bad batches skipped before "
+            f"(train.max_bad_batches={max_bad}); last good state kept in {resume_path(step.out)}"
+        )
+    step.optimizer.zero_grad(set_to_none=True)
+    step.state.bad_batches += 1
+    log.warning("%s: batch skipped (%d/%d)", problem, step.state.bad_batches, max_bad)
+
+
+def optimizer_step(step: Step) -> None:
+    """Hooks around the parameter update (they see the true, unscaled gradients)."""
+    if step.scaler is not None:
+        step.scaler.unscale_(step.optimizer)
+    for term in step.terms:
+        term.after_backward(step.ctx)
+    if step.scaler is not None:
+        step.scaler.step(step.optimizer)
+        step.scaler.update()
     else:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        for term in terms:
-            term.load_state_dict(state["terms"].get(term.name, {}))
-        progress = state["progress"]
-        ctx.iteration = state["iteration"]
-        log.info(
-            "resuming %s step %d at iteration %d/%d from %s",
-            run["method"],
-            run["step"],
-            ctx.iteration,
-            max_it,
-            rpath,
-        )
+        step.optimizer.step()
+    for term in step.terms:
+        term.after_optimizer_step(step.ctx)
 
-    def snapshot() -> None:
-        if not info.is_main:
-            return
-        save_resume(
-            rpath,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "terms": {t.name: t.state_dict(full=True) for t in terms},
-                "progress": progress,
-                "iteration": ctx.iteration,
-            },
-            run,
-        )
 
-    every_s = float(train_cfg.get("checkpoint_every_s", 600))
-    max_bad = int(train_cfg.get("max_bad_batches", 0))
-    fwd_model = ddp.wrap_model(model, info, device)
-    start = time.perf_counter() - progress["elapsed"]
+def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
+    """One optimiser step on one global batch; its mean losses, or None if it was skipped."""
+    device = step.ctx.device
+    images, labels = step.precision.images(images.to(device)), labels.to(device)
+    o = step.run.optim
+    for group in step.optimizer.param_groups:
+        group["lr"] = poly_lr(o.lr, step.ctx.iteration, step.max_iterations, o.poly_power)
+    step.optimizer.zero_grad(set_to_none=True)
+    losses, problem = forward_backward(step, images, labels)
+    if problem is not None:
+        skip_bad_batch(step, problem)
+    else:
+        optimizer_step(step)
+        for name, value in losses.items():
+            step.state.sums[name] = step.state.sums.get(name, 0.0) + value
+    step.ctx.iteration += 1
+    step.state.batch += 1
+    step.state.n_images += images.shape[0] * step.info.world_size
+    return losses
+
+
+# ------------------------------------------------------------------------- the loop
+
+
+def epoch_batches(step: Step) -> Progress:
+    """This rank's batches of the current epoch (after the ones already done), with progress."""
+    st, run = step.state, step.run
+    sampler: EpochBatchSampler = step.train_loader.batch_sampler  # type: ignore[assignment]
+    sampler.start(st.epoch, st.batch)
+    return Progress(step.train_loader, desc=f"step {run.step} epoch {st.epoch + 1}/"
+                    f"{run.optim.epochs}", total=len(step.loader), initial=st.batch,
+                    every_s=run.train.log_every_s, enabled=step.info.is_main)
+
+
+def end_epoch(step: Step) -> None:
+    st = step.state
+    st.history.append({k: v / max(st.batch, 1) for k, v in st.sums.items()})
+    log.info("epoch %d/%d %s", st.epoch + 1, step.run.optim.epochs, st.history[-1])
+    st.epoch, st.batch, st.sums = st.epoch + 1, 0, {}
+
+
+def checkpoint_due(step: Step, flag: SignalFlag, last_save: float) -> tuple[bool, bool]:
+    """(save the resumable state now, stop after saving): periodically, and on a signal."""
+    stop = ddp.any_rank(flag.received is not None, step.info)  # all ranks stop together
+    return stop or time.perf_counter() - last_save > step.run.train.checkpoint_every_s, stop
+
+
+def train_step(run: RunConfig, out: str | Path, prev: str | Path | None = None) -> dict:
+    """Train the step described by ``run`` and write its checkpoint to ``out``; return metrics.
+
+    Resumes from ``<out>.resume`` when a previous attempt was interrupted (same run config);
+    on SIGTERM/SIGUSR1 saves that state and raises :class:`~ucd.resume.Preempted`.
+    """
+    step = set_up(run, out, prev)
+    start_or_resume(step)
+    start = time.perf_counter() - step.state.elapsed
     last_save = time.perf_counter()
     with SignalFlag() as flag:
-        for epoch in range(progress["epoch"], epochs):
-            sampler.start(epoch, progress["batch"])
-            bar = tqdm(
-                train_loader,
-                disable=not info.is_main,
-                desc=f"step {run['step']} epoch {epoch + 1}/{epochs}",
-                initial=progress["batch"],
-                total=len(loader),
-                mininterval=2.0,
-                dynamic_ncols=True,
-            )
-            for images, labels in bar:
-                images, labels = precision.images(images.to(device)), labels.to(device)
-                for group in optimizer.param_groups:
-                    group["lr"] = poly_lr(opt["lr"], ctx.iteration, max_it, opt["poly_power"])
-                optimizer.zero_grad(set_to_none=True)
-                problem, step_losses = None, {}
-                chunks = zip(images.chunk(accum), labels.chunk(accum))
-                for micro, (ims, lbs) in enumerate(chunks):  # gradient accumulation
-                    with ddp.sync_context(fwd_model, micro == accum - 1):
-                        with precision.autocast(device):
-                            outputs = fwd_model(ims)
-                            old_out = None
-                            if old_model is not None:
-                                with torch.no_grad():
-                                    old_out = old_model(ims)
-                            batch = Batch(ims, lbs, outputs, old_out, ctx)
-                            losses = {t.name: t.weight * t.loss(batch) for t in terms}
-                        problem = _check_finite(losses, run, epoch, ctx.iteration)
-                        if ddp.any_rank(problem is not None, info):  # every rank skips
-                            problem = problem or "a loss is not finite on another rank"
-                            break
-                        total = sum(losses.values())
-                        (total / accum).backward()
-                    for name, value in [*losses.items(), ("total", total)]:
-                        step_losses[name] = step_losses.get(name, 0.0) + value.item() / accum
-                if problem and progress["bad_batches"] >= max_bad:
-                    snapshot()  # the state before this batch: the last good one
-                    raise NonFiniteLossError(
-                        f"{problem}; {progress['bad_batches']} bad batches skipped before "
-                        f"(train.max_bad_batches={max_bad}); last good state kept in {rpath}"
-                    )
-                if problem:
-                    optimizer.zero_grad(set_to_none=True)
-                    progress["bad_batches"] += 1
-                    log.warning(
-                        "%s: batch skipped (%d/%d)", problem, progress["bad_batches"], max_bad
-                    )
-                else:
-                    for term in terms:
-                        term.after_backward(ctx)
-                    optimizer.step()
-                    for term in terms:
-                        term.after_optimizer_step(ctx)
-                    for name, value in step_losses.items():
-                        progress["sums"][name] = progress["sums"].get(name, 0.0) + value
-                    bar.set_postfix(
-                        loss=f"{step_losses['total']:.3f}",
-                        img_s=f"{progress['n_images'] / max(time.perf_counter() - start, 1e-9):.1f}",  # noqa: E501
-                    )
-                ctx.iteration += 1
-                if os.environ.get("UCD_FAULT_SIGTERM_AT") == str(ctx.iteration):  # fault tests
-                    os.kill(os.getpid(), signal.SIGTERM)
-                progress["batch"] += 1
-                progress["n_images"] += images.shape[0] * info.world_size
-                progress["elapsed"] = time.perf_counter() - start
-                stop = ddp.any_rank(flag.received is not None, info)  # all ranks stop together
-                if stop or time.perf_counter() - last_save > every_s:
-                    snapshot()
+        while step.state.epoch < run.optim.epochs:
+            batches = epoch_batches(step)
+            for images, labels in batches:
+                losses = train_iteration(step, images, labels)
+                step.state.elapsed = time.perf_counter() - start
+                if losses is not None:
+                    batches.set(loss=f"{losses['total']:.3f}",
+                                img_s=f"{step.state.n_images / max(step.state.elapsed, 1e-9):.1f}")
+                save, stop = checkpoint_due(step, flag, last_save)
+                if save:
+                    snapshot(step)
                     last_save = time.perf_counter()
-                    if stop:
-                        ddp.barrier(info)
-                        raise Preempted(flag.received or "SIGTERM", rpath)
-            n = max(progress["batch"], 1)
-            progress["history"].append({k_: v / n for k_, v in progress["sums"].items()})
-            log.info("epoch %d/%d %s", epoch + 1, epochs, progress["history"][-1])
-            progress.update(epoch=epoch + 1, batch=0, sums={})
-    for term in terms:
-        term.after_step(ctx)
-    elapsed = time.perf_counter() - start
-    metrics = {
-        "train_time_s": elapsed,
-        "images_per_s": progress["n_images"] / elapsed if elapsed > 0 else math.nan,
-        "iterations": ctx.iteration,
-        "bad_batches_skipped": progress["bad_batches"],
-        "loss_history": progress["history"],
+                if stop:
+                    ddp.barrier(step.info)
+                    raise Preempted(flag.received or "SIGTERM", resume_path(step.out))
+            end_epoch(step)
+    return finish(step)
+
+
+# ------------------------------------------------------------------------- finish
+
+
+def step_metrics(step: Step) -> dict[str, Any]:
+    """What the training itself measured (evaluation adds the IoUs)."""
+    st, device = step.state, step.ctx.device
+    coupled = any(t.batch_coupled for t in step.terms)
+    per_rank = step.run.optim.batch_size // step.info.world_size
+    return {
+        "train_time_s": st.elapsed,
+        "images_per_s": st.n_images / st.elapsed if st.elapsed > 0 else math.nan,
+        "iterations": step.ctx.iteration,
+        "bad_batches_skipped": st.bad_batches,
+        "loss_history": st.history,
+        "contrast_batch": per_rank // step.accum if coupled else None,
         "peak_gpu_mem_mb": (
             torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
         ),
     }
-    method_state = dict(prev_state)
-    method_state.update({t.name: t.state_dict() for t in terms if t.state_dict()})
-    if not info.is_main:  # rank 0 alone writes
-        ddp.shutdown_distributed()
-        return metrics
-    save_checkpoint(
-        out,
-        {
-            "model": model.state_dict(),
-            "classes": model.classifier.classes_per_step,
-            "config": run,
+
+
+def finish(step: Step) -> dict[str, Any]:
+    """Terms' after_step hooks, then (rank 0) the checkpoint; the resumable state is removed."""
+    for term in step.terms:
+        term.after_step(step.ctx)
+    metrics = step_metrics(step)
+    method_state = dict(step.ctx.prev_state)
+    method_state.update({t.name: t.state_dict() for t in step.terms if t.state_dict()})
+    if step.info.is_main:
+        save_checkpoint(step.out, {
+            "model": step.model.state_dict(),
+            "classes": step.model.classifier.classes_per_step,
+            "config": step.run.to_dict(),
             "method_state": method_state,
             "metrics": metrics,
-        },
-    )
-    rpath.unlink(missing_ok=True)
+        })
+        resume_path(step.out).unlink(missing_ok=True)
     ddp.shutdown_distributed()
     return metrics

@@ -141,8 +141,11 @@ def save_resume(path: Path, state: dict[str, Any], run: dict[str, Any]) -> None:
     }
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(state, tmp)
-    if os.environ.get("UCD_FAULT_KILL_IN_SAVE") == str(state["iteration"]):  # fault-injection tests
-        os.kill(os.getpid(), signal.SIGKILL)
+    publish(tmp, path)
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Make a fully written temporary file the state: flush it to disk, then rename it."""
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     tmp.replace(path)

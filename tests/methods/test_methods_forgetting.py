@@ -29,8 +29,8 @@ def setting(tmp_path_factory):
     splits.save_split(s, work / "disjoint.json")
     config = {"results": "results", "datasets": {"digits": {
         "root": str(work / "digits"), "model": TINY_MODEL,
-        "optim": {"lr": 0.05, "lr_next": 0.01, "epochs": 60, "epochs_next": 12,
-                  "batch_size": 8},
+        "optim": {"lr": 0.05, "epochs": 60, "batch_size": 8},
+        "incremental": {"optim": {"lr": 0.01, "epochs": 12}},
         "data": {"crop_size": 32, "num_workers": 0},
     }}}
     step0 = work / "step0.pt"

@@ -35,7 +35,8 @@ def shared_step0(tiny_digits, tiny_splits, tmp_path_factory):
         "results": "results",
         "datasets": {"digits": {
             "root": str(tiny_digits), "model": TINY_MODEL,
-            "optim": {"lr": 0.02, "lr_next": 0.01, "epochs": 1, "batch_size": 8},
+            "optim": {"lr": 0.02, "epochs": 1, "batch_size": 8},
+            "incremental": {"optim": {"lr": 0.01}},
             "data": {"crop_size": 32, "num_workers": 0},
         }},
     })

@@ -7,6 +7,7 @@ import torch
 
 import ucd.engine as engine
 from tests.conftest import make_run
+from tests.faults import sigterm_at
 from ucd.checkpoint import load_checkpoint
 from ucd.methods import get_method
 from ucd.resume import Preempted
@@ -33,10 +34,10 @@ def test_step_one_resumes_bit_identical(method, tiny_config, tiny_splits, tmp_pa
     run1 = make_run(tiny_config, tiny_splits, method=method, step=1)
     engine.train_step(run1, tmp_path / "ref.pt", prev=step0)
     out = tmp_path / "cut.pt"
-    monkeypatch.setenv("UCD_FAULT_SIGTERM_AT", "3")
-    with pytest.raises(Preempted):
-        engine.train_step(run1, out, prev=step0)
-    monkeypatch.delenv("UCD_FAULT_SIGTERM_AT")
+    with monkeypatch.context() as patch:
+        sigterm_at(patch, 3)
+        with pytest.raises(Preempted):
+            engine.train_step(run1, out, prev=step0)
     engine.train_step(run1, out, prev=step0)
     ref, cut = load_checkpoint(tmp_path / "ref.pt"), load_checkpoint(out)
     _equal(ref["model"], cut["model"], "model")

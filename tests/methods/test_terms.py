@@ -275,7 +275,8 @@ def test_bad_parameters_are_refused(term, params, message):
 def test_methods_are_composed_from_their_bases():
     mib, plop = get_method("mib"), get_method("plop")
     assert list(mib.terms) == ["mib_ce", "mib_kd"] and mib.init == "mib"
-    assert mib.ignore_to_background and not plop.ignore_to_background
+    assert mib.labels == {"ignore_to_background": "incremental"}
+    assert plop.labels == {"ignore_to_background": "never"}
     for name, base, extra in [("mib_ucd", mib, "ucd"), ("plop_ucd", plop, "ucd"),
                               ("mib_segcon", mib, "segcon"), ("mib_pixcon", mib, "pixcon"),
                               ("mib_cd", mib, "ucd")]:
@@ -293,12 +294,12 @@ def test_methods_are_composed_from_their_bases():
 
 
 def test_dataset_overrides_reach_the_run_config(tiny_config):
-    from ucd.config import run_config
+    from ucd.layers import resolve
 
     tiny_config["overrides"] = [{"match": {"dataset": "digits", "task": "5-1",
                                            "method": ["mib", "mib_ucd"]},
                                  "params": {"mib_kd": {"weight": 100}}}]
-    params = [run_config(tiny_config, dataset="digits", task=t, setting="disjoint",
-                         method="mib_ucd", step=1)["params"] for t in ("5-1", "5-5")]
+    params = [resolve(tiny_config, dataset="digits", task=t, setting="disjoint",
+                      method="mib_ucd", step=1, seed=0).params for t in ("5-1", "5-5")]
     assert params[0]["mib_kd"]["weight"] == 100 and params[1]["mib_kd"]["weight"] == 10
     assert params[0]["ucd"]["weight"] == 0.01

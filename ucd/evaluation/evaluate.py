@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ucd.checkpoint import load_checkpoint
+from ucd.config import RunConfig
+from ucd.evaluation.records import write_json_atomic  # noqa: F401  (re-exported)
 from ucd.data.step import make_dataset
 from ucd.data.tasks import get_dataset_info, get_task
 from ucd.evaluation.metrics import confusion_matrix, summarize
@@ -39,27 +39,27 @@ def evaluate_checkpoint(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Metrics of a checkpoint (and, if asked, predictions on a few fixed validation images)."""
     ckpt = load_checkpoint(ckpt_path)
-    run = ckpt["config"]
-    task = get_task(run["dataset"], run["task"])
-    info = get_dataset_info(run["dataset"])
+    run = RunConfig.from_dict(ckpt["config"], where=f"{ckpt_path}: config")
+    task = get_task(run.dataset, run.task)
+    info = get_dataset_info(run.dataset)
     dev = torch.device(
         "cuda"
         if device == "auto" and torch.cuda.is_available()
         else ("cpu" if device == "auto" else device)
     )
-    model = build_model({**run["model"], "pretrained": None}, ckpt["classes"])
+    model = build_model(run.model, ckpt["classes"], pretrained=False)
     model.load_state_dict(ckpt["model"])
     model.to(dev).eval()
-    joint = get_method(run["base_method"]).joint
-    k = task.n_steps - 1 if joint else run["step"]
+    joint = get_method(run.base_method).joint
+    k = task.n_steps - 1 if joint else run.step
     ds = make_dataset(
-        run["dataset"],
-        root or run["data"]["root"],
-        run["task"],
-        run["setting"],
+        run.dataset,
+        root or run.data.root,
+        run.task,
+        run.setting,
         k,
         "val",
-        crop_size=run["data"]["crop_size"],
+        crop_size=run.data.crop_size,
         train_augment=False,
     )
     channel_class = torch.tensor([c for head in ckpt["classes"] for c in head], device=dev)
@@ -89,13 +89,13 @@ def evaluate_checkpoint(
     base = task.base_classes
     added = [c for c in task.classes_seen(k) if c not in task.steps[0]]
     metrics: dict[str, Any] = {
-        "dataset": run["dataset"],
-        "task": run["task"],
-        "setting": run["setting"],
-        "method": run["method"],
-        "base_method": run["base_method"],
-        "step": run["step"],
-        "seed": run["seed"],
+        "dataset": run.dataset,
+        "task": run.task,
+        "setting": run.setting,
+        "method": run.method,
+        "base_method": run.base_method,
+        "step": run.step,
+        "seed": run.seed,
         "classes_seen": sorted(c for head in ckpt["classes"] for c in head),
         "base_classes": base,
         "new_classes": added,
@@ -114,12 +114,3 @@ def evaluate_checkpoint(
         else None
     )
     return metrics, preds
-
-
-def write_json_atomic(data: Any, path: str | Path) -> None:
-    """Write JSON through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)

@@ -9,11 +9,13 @@ terms + the UCD term) is a matter of listing terms in ``methods.yaml``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ucd.config import RunConfig
 from ucd.data.tasks import Task
 
 
@@ -21,7 +23,7 @@ from ucd.data.tasks import Task
 class StepContext:
     """What a term sees of the current step."""
 
-    run: dict[str, Any]
+    run: RunConfig
     task: Task
     step: int
     model: nn.Module
@@ -58,6 +60,7 @@ class Term:
 
     name: ClassVar[str] = ""
     needs_old_model: ClassVar[bool] = False
+    batch_coupled: ClassVar[bool] = False  # the loss of an image depends on the batch's others
     defaults: ClassVar[dict[str, Any]] = {"weight": 1.0}
 
     def __init__(self, **params: Any) -> None:
@@ -85,6 +88,11 @@ class Term:
     def after_optimizer_step(self, ctx: StepContext) -> None:
         """Called after every optimiser step."""
 
+    def training_data(self, ctx: StepContext, dataset: Any) -> Any:
+        """The step's training dataset, possibly extended (e.g. replayed images); called once
+        before the data loader is built."""
+        return dataset
+
     def after_step(self, ctx: StepContext) -> None:
         """Called once after the last iteration (e.g. to compute parameter importance)."""
 
@@ -110,30 +118,57 @@ def register_term(cls: type[Term]) -> type[Term]:
     return cls
 
 
+def _no_init(classifier: Any) -> None:
+    """New heads keep PyTorch's default initialisation."""
+
+
+HEAD_INITS: dict[str, Callable[[Any], None]] = {
+    "none": _no_init,
+    "mib": lambda classifier: classifier.init_new_head_from_background(),
+}
+LABEL_POLICIES = ("never", "incremental", "always")
+
+
 @dataclass(frozen=True)
 class Method:
-    """A method definition from methods.yaml."""
+    """A method definition from methods.yaml: weighted loss terms, label policy, head init."""
 
     name: str
     description: str
     terms: dict[str, dict[str, Any]]
-    ignore_to_background: bool = False  # label policy at incremental steps (MiB's choice)
-    init: str = "none"  # "mib": new heads initialised from the background row
+    labels: dict[str, str] = field(default_factory=lambda: {"ignore_to_background": "never"})
+    init: str = "none"  # a key of HEAD_INITS: how the head of a new step starts
     joint: bool = False  # one step on all data and all classes
-    step0: str = "shared"  # "shared": step 0 is plain cross-entropy; "own": method-specific
+    step0: str = "ft"  # "own", or the method whose (shared) step 0 this method reuses
+
+    @property
+    def shares_step0(self) -> bool:
+        """Whether step 0 is another method's step 0 (trained once, shared)."""
+        return self.step0 != "own" and not self.joint
 
     def default_params(self) -> dict[str, dict[str, Any]]:
         """Every term's parameters with defaults filled in (the method's own values first)."""
         return {t: {**TERMS[t].defaults, **(p or {})} for t, p in self.terms.items()}
 
     def build_terms(self, params: dict[str, dict[str, Any]], step: int) -> list[Term]:
-        """Instantiate the terms for a step: step 0 of a shared method is plain cross-entropy."""
-        if step == 0 and not self.joint and self.step0 == "shared":
-            return [TERMS["ce"]()]
+        """The terms of a step: a shared step 0 is its owner's; terms of weight 0 are left out;
+        at step 0 of a method with its own step 0, terms needing an old model are left out."""
+        if step == 0 and self.shares_step0 and self.step0 != self.name:
+            from ucd.methods import get_method
+
+            owner = get_method(self.step0)
+            return owner.build_terms(owner.default_params(), 0)
         terms = [TERMS[t](**params.get(t, {})) for t in self.terms]
-        if step == 0:  # a method that trains its own step 0 has no old model there
+        if step == 0:
             terms = [t for t in terms if not t.needs_old_model]
-        return [t for t in terms if t.weight != 0.0 or t.name == "ce"]
+        terms = [t for t in terms if t.weight != 0.0]
+        if not terms:
+            raise ValueError(f"method {self.name!r} has no term of non-zero weight at step {step}")
+        return terms
 
     def needs_old_model(self, step: int) -> bool:
         return step > 0 and any(TERMS[t].needs_old_model for t in self.terms)
+
+    def init_new_head(self, classifier: Any) -> None:
+        """Initialise the head just added for a new step (e.g. MiB's init from background)."""
+        HEAD_INITS[self.init](classifier)

@@ -87,6 +87,7 @@ class DeepLabV3(nn.Module):
         output_stride: int = 16,
         width: int = 64,
         head_channels: int = 256,
+        aspp_rates: tuple[int, ...] | None = None,
         norm: str = "auto",
         sync_bn: bool = False,
     ) -> None:
@@ -94,7 +95,8 @@ class DeepLabV3(nn.Module):
         self.body = ResNet(
             backbone, output_stride=output_stride, width=width, norm=norm, sync_bn=sync_bn
         )
-        rates = (6, 12, 18) if output_stride == 16 else (12, 24, 36)
+        # DeepLab-V3's rates for a 512-px crop; a small crop needs rates its feature map holds
+        rates = aspp_rates or ((6, 12, 18) if output_stride == 16 else (12, 24, 36))
         self.head = ASPP(self.body.out_channels, head_channels, rates, norm=norm, sync_bn=sync_bn)
         self.classifier = IncrementalClassifier(head_channels, classes_per_step)
 
@@ -106,19 +108,24 @@ class DeepLabV3(nn.Module):
         return {"logits": logits, "logits_low": logits_low, "features": features, "stages": stages}
 
 
-def build_model(model_cfg: dict[str, Any], classes_per_step: list[list[int]]) -> DeepLabV3:
-    """Build DeepLab-V3 from the ``model`` section of a run config (see DESIGN.md)."""
+def build_model(cfg: Any, classes_per_step: list[list[int]], *,
+                pretrained: bool = True) -> DeepLabV3:
+    """DeepLab-V3 from a ``model`` section (:class:`ucd.config.ModelConfig` or a mapping of its
+    fields); ``pretrained=False`` skips the ImageNet weights (a checkpoint provides weights)."""
+    from ucd.config import ModelConfig, build_section
+
+    cfg = build_section(ModelConfig, cfg, "model")
     model = DeepLabV3(
         classes_per_step,
-        backbone=model_cfg.get("backbone", "resnet101"),
-        output_stride=int(model_cfg.get("output_stride", 16)),
-        width=int(model_cfg.get("width", 64)),
-        head_channels=int(model_cfg.get("head_channels", 256)),
-        norm=model_cfg.get("norm", "auto"),
-        sync_bn=bool(model_cfg.get("sync_bn", False)),
+        backbone=cfg.backbone,
+        output_stride=cfg.output_stride,
+        width=cfg.width,
+        head_channels=cfg.head_channels,
+        aspp_rates=cfg.aspp_rates,
+        norm=cfg.norm,
     )
-    if model_cfg.get("pretrained"):
-        load_pretrained_backbone(model.body, Path(model_cfg["pretrained"]))
+    if pretrained and cfg.pretrained:
+        load_pretrained_backbone(model.body, Path(cfg.pretrained))
     return model
 
 

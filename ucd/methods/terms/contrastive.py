@@ -17,6 +17,7 @@ from ucd.methods.terms.common import check_positive, labels_at, old_outputs
 
 
 class _Contrastive(Term):
+    batch_coupled = True  # the contrast set spans every image of the batch
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         check_positive(self.name, "temperature", self.params["temperature"])

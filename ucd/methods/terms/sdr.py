@@ -88,6 +88,7 @@ class SDRRepulsion(Term):
     """Contrastive repulsion: 1 / distance between the batch means of different classes."""
 
     name = "sdr_repulsion"
+    batch_coupled = True  # class means over the whole batch
     defaults = {"weight": 1e-3}
 
     def loss(self, batch: Batch) -> torch.Tensor:
