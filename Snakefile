@@ -1,18 +1,18 @@
 # ucd: class-incremental semantic segmentation (UCD, TPAMI) -- the experiment workflow.
 #
-# Results path scheme (RESULTS = config `results`, default results/):
+# Results path scheme (RESULTS = config `results`; decided in ucd/plan.py):
 #   RESULTS/data/{dataset}/                          generated data (embedded benchmark)
 #   RESULTS/splits/{dataset}/{task}/{setting}.json   images per step, shared by every method
-#   RESULTS/{dataset}/{task}/{setting}/{method}/step{k}/
+#   RESULTS/{dataset}/{task}/{setting}/{method}/seed{seed}/step{k}/
 #       run.yaml  model.pt  metrics.json  predictions.npz  train.log  eval.log
-#       (step0/ of a method reusing a shared step 0 holds only its metrics.json)
-#   RESULTS/{dataset}/{task}/{setting}/_shared/{group}/step0/   shared step-0 training
-#   RESULTS/{dataset}/{task}/{setting}/{method}/final   flag: the run's last step is evaluated
-#   RESULTS/summary.csv  RESULTS/tables/  RESULTS/figures/  RESULTS/logs/
+#   RESULTS/{dataset}/_shared/{group}/seed{seed}/step0/   a training shared by several cells
+#       (step 0 of plain methods, Joint); such a cell's step dir holds only its metrics.json
+#   RESULTS/{dataset}/{task}/{setting}/{method}/seed{seed}/final   the run's last step is done
+#   RESULTS/summary.csv  RESULTS/claims.md  RESULTS/tables/  RESULTS/figures/  RESULTS/logs/
 # {method} is a method of ucd/methods/methods.yaml or a config variant `<method>-<name>`.
 #
 # Targets: all_tables (default), all_runs, table1..table9, figure10, figure11, or one run:
-#   snakemake -c2 results/digits/5-5/disjoint/mib_ucd/final
+#   snakemake -c2 results/digits/5-5/disjoint/mib_ucd/seed42/final
 #   snakemake all_runs --configfile config/paper.yaml --config benchmark=voc/15-1/overlapped/mib_ucd
 
 
@@ -29,7 +29,8 @@ include: "workflow/rules/checks.smk"
 check_schema(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 RESULTS = config["results"]
 EMBEDDED = bool(config["report"].get("embedded"))
-GRID = check_config(config)
+PLAN = check_config(config)
+SHARED = PLAN.shared_trainings()
 
 
 wildcard_constraints:
@@ -37,7 +38,8 @@ wildcard_constraints:
     task=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
     setting="disjoint|overlapped",
     method=r"[a-z][a-z0-9_]*(-[A-Za-z0-9_.]+)?",
-    group=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
+    group=r"(step0|joint)-[0-9a-f]+",
+    seed=r"[0-9]+",
     step=r"[0-9]+",
 
 
@@ -55,7 +57,7 @@ rule all_tables:
 
 rule all_runs:
     input:
-        final_paths(GRID),
+        PLAN.finals(),
 
 
 for item in load_tables():  # table1..table9, figure10, figure11

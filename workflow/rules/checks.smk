@@ -1,15 +1,16 @@
 # Checks of the workflow config at parse time (no rules here): the JSON schema (structure,
-# types, ranges), then names against the registries (datasets, tasks, settings, methods,
-# tables) and every resolved step config. Messages name the key and list the valid values.
+# types, ranges), then every layer against the registries (ucd.layers.check_static: sections,
+# term names and parameters, override matches, variants) and every resolved step config of
+# the grid (ucd.plan.Plan.check). Messages name the key and list the valid values.
 
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-from ucd.config import ConfigError, resolve_method_name
+from ucd.config import ConfigError
 from ucd.data.tasks import check_setting, get_dataset_info, get_task
-from ucd.reporting.tables import available
+from ucd.layers import check_static, method_of
 
 # Datasets the workflow can generate itself (`ucd data generate NAME`).
 GENERATORS = ("digits",)
@@ -42,26 +43,24 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     return err.message
 
 
-def check_config(config: dict) -> list[Cell]:
-    """Check names against the registries and resolve every run of the grid; return the grid.
+def check_config(config: dict) -> Plan:
+    """Check names against the registries and resolve every run of the grid; return the plan.
 
     Errors name the key and list the valid values (datasets, tasks, settings, methods, tables).
     """
-    datasets = config["datasets"]
-    for name, ds in datasets.items():
+    for name, ds in config["datasets"].items():
         _registry_check(f"datasets.{name}", get_dataset_info, name)
         if ds.get("generate"):
             if name not in GENERATORS:
                 raise ConfigError(
                     f"datasets.{name}.generate: only {', '.join(GENERATORS)} can be generated"
                 )
-            if ds["root"] != generated_root(name):
+            if ds["root"] != f"{config['results']}/data/{name}":
                 raise ConfigError(
-                    f"datasets.{name}.root must be {generated_root(name)} for a generated "
-                    f"dataset, got {ds['root']!r}"
+                    f"datasets.{name}.root must be {config['results']}/data/{name} for a "
+                    f"generated dataset, got {ds['root']!r}"
                 )
-    for name in config.get("variants") or {}:
-        _registry_check(f"variants.{name}", resolve_method_name, config, name)
+    check_static(config)
     embedded = bool(config["report"].get("embedded"))
     valid_tables = available(embedded=embedded)
     for table in config["report"]["tables"]:
@@ -71,12 +70,11 @@ def check_config(config: dict) -> list[Cell]:
                 f"{' on the embedded benchmark' if embedded else ''}; "
                 f"valid: {', '.join(valid_tables)}"
             )
-    cells = grid_cells(config)
-    if not cells:
-        raise ConfigError("grid: no runs (every entry is empty or filtered out)")
-    for cell in cells:
+    plan = Plan(config)
+    for cell in plan.cells:
         check_cell(config, cell)
-    return cells
+    plan.check()
+    return plan
 
 
 def _registry_check(key: str, func, *args) -> None:
@@ -89,9 +87,8 @@ def _registry_check(key: str, func, *args) -> None:
 
 
 def check_cell(config: dict, cell: Cell) -> None:
-    """Raise ConfigError naming the cell when its dataset, task, setting, method or any
-    of its resolved step configs is invalid."""
-    where = f"run {'/'.join(cell)}"
+    """Raise ConfigError naming the cell when its dataset, task, setting or method is invalid."""
+    where = f"run {cell.path}"
     _registry_check(where, get_task, cell.dataset, cell.task)
     _registry_check(where, check_setting, cell.dataset, cell.setting)
     if cell.dataset not in config["datasets"]:
@@ -99,6 +96,4 @@ def check_cell(config: dict, cell: Cell) -> None:
             f"{where}: dataset {cell.dataset!r} has no entry under datasets "
             f"(configured: {', '.join(config['datasets'])})"
         )
-    _registry_check(where, resolve_method_name, config, cell.method)
-    for k in steps(*cell[:2], cell.method):
-        _registry_check(f"{where} step {k}", step_config, *cell, k)
+    _registry_check(where, method_of, config, cell.method)

@@ -1,24 +1,13 @@
-# Helpers of the workflow (no rules here): the grid of runs, the results path scheme (see the
-# Snakefile header), input functions and per-rule resources. The config
-# checks are in checks.smk.
+# Helpers of the workflow (no rules here): input functions over the plan (ucd.plan decides the
+# grid, seeds, steps, shared trainings and the results path scheme) and per-rule resources.
 
 import shlex
 import sys
-from collections import namedtuple
-from functools import cache
 
-from ucd.config import ConfigError, resolve_method_name, run_config, step0_group
-from ucd.data.tasks import get_task
-from ucd.methods import get_method, list_methods
-from ucd.reporting.tables import (
-    available,
-    display_name,
-    get_spec,
-    load_tables,
-    required_runs,
-)
-
-Cell = namedtuple("Cell", "dataset task setting method")
+from ucd.config import ConfigError, write_yaml_atomic
+from ucd.evaluation.records import cell_metrics, final_record, write_json_atomic
+from ucd.plan import Cell, Plan
+from ucd.reporting.tables import available, display_name, get_spec, load_tables, required_runs
 
 # Resource keys passed to Snakemake (and the SLURM executor) when set; `cpus` and `gpus` map
 # to threads/cpus_per_task and gpu.
@@ -35,132 +24,30 @@ PASSED_RESOURCES = (
 )
 
 
-# ------------------------------------------------------------------ the grid
+def cell_of(w) -> Cell:
+    return Cell(w.dataset, w.task, w.setting, w.method)
 
 
-def parse_cell(text: str) -> Cell:
-    """'dataset/task/setting/method' -> Cell."""
-    parts = text.strip().split("/")
-    if len(parts) != 4 or not all(parts):
-        raise ConfigError(f"benchmark {text!r} must read 'dataset/task/setting/method'")
-    return Cell(*parts)
+def _check_step(w) -> int:
+    k = int(w.step)
+    valid = PLAN.steps(w.dataset, w.task, w.method)
+    if k not in valid:
+        raise ConfigError(
+            f"{w.method} on {w.dataset}/{w.task} has steps {', '.join(map(str, valid))}, "
+            f"not {k}"
+        )
+    return k
 
 
-def grid_cells(config: dict) -> list[Cell]:
-    """Every (dataset, task, setting, method) of the grid, in config order, without duplicates.
-
-    `benchmark` (if set) replaces the grid by the cells it names.
-    """
-    chosen = config.get("benchmark")
-    if chosen:
-        items = chosen if isinstance(chosen, list) else str(chosen).split(",")
-        return list(dict.fromkeys(parse_cell(t) for t in items if t.strip()))
-    cells: dict[Cell, None] = {}
-    for i, entry in enumerate(config["grid"]):
-        if "tables" in entry:
-            try:
-                runs = required_runs(
-                    entry["tables"], embedded=bool(entry.get("embedded"))
-                )
-            except ValueError as err:
-                raise ConfigError(f"grid.{i}.tables: {err}") from None
-            keep = entry.get("methods")
-            cells.update((Cell(*r), None) for r in runs if keep is None or r[3] in keep)
-        else:
-            for bench in entry["benchmarks"]:
-                d, t, s = bench.split("/")
-                cells.update((Cell(d, t, s, m), None) for m in entry["methods"])
-    return list(cells)
-
-
-def table_cells(table: str) -> list[Cell]:
+def table_cells(table: str) -> list:
     """The grid's cells that a table or figure shows (only those are run for its target)."""
     wanted = set(required_runs([table], embedded=EMBEDDED))
-    return [c for c in GRID if tuple(c) in wanted]
+    return [c for c in PLAN.cells if tuple(c) in wanted]
 
 
-# ------------------------------------------------------------------ runs and steps
-
-
-@cache
-def is_joint(method: str) -> bool:
-    return bool(get_method(resolve_method_name(config, method)[0]).joint)
-
-
-@cache
-def steps(dataset: str, task: str, method: str) -> tuple[int, ...]:
-    """Training steps of a method on a task (Joint: one step on all data and classes)."""
-    return (0,) if is_joint(method) else tuple(range(get_task(dataset, task).n_steps))
-
-
-@cache
-def step_config(dataset: str, task: str, setting: str, method: str, step: int) -> dict:
-    """The resolved run config (RUN.yaml) of one training step."""
-    return run_config(
-        config,
-        dataset=dataset,
-        task=task,
-        setting=setting,
-        method=method,
-        step=int(step),
-    )
-
-
-@cache
-def group_of(dataset: str, task: str, setting: str, method: str) -> str | None:
-    """Shared step-0 group of a method (None: it trains its own step 0)."""
-    return step0_group(config, dataset, task, setting, method)
-
-
-@cache
-def shared_config(dataset: str, task: str, setting: str, group: str) -> dict:
-    """Run config of a shared step-0 training: plain fine-tuning (what every member of the
-    group trains at step 0, with the registry's default parameters) with the group's step-0
-    settings; it does not depend on which members the grid holds or on their parameters.
-    """
-    bench = (dataset, task, setting)
-    candidates = [c.method for c in GRID if c[:3] == bench]
-    candidates += [*(config.get("variants") or {}), *list_methods()]
-    member = next((m for m in candidates if group_of(*bench, m) == group), None)
-    if member is None:
-        raise ConfigError(
-            f"no method or variant uses the shared step-0 group {group!r}"
-        )
-    run = step_config(*bench, member, 0)
-    params = get_method("ft").default_params()
-    return {**run, "method": "ft", "base_method": "ft", "params": params}
-
-
-def generated_root(dataset: str) -> str:
-    return f"{RESULTS}/data/{dataset}"
-
-
-def bench_dir(w) -> str:
-    return f"{RESULTS}/{w.dataset}/{w.task}/{w.setting}"
-
-
-def checkpoint_path(
-    dataset: str, task: str, setting: str, method: str, step: int
-) -> str:
-    """model.pt after `step` of a method (step 0 of a sharing method: the shared one)."""
-    bench = f"{RESULTS}/{dataset}/{task}/{setting}"
-    group = group_of(dataset, task, setting, method) if step == 0 else None
-    if group is not None:
-        return f"{bench}/_shared/{group}/step0/model.pt"
-    return f"{bench}/{method}/step{step}/model.pt"
-
-
-def metrics_paths(cells) -> list[str]:
-    """metrics.json of every step of the given cells."""
-    return [
-        f"{RESULTS}/{c.dataset}/{c.task}/{c.setting}/{c.method}/step{k}/metrics.json"
-        for c in cells
-        for k in steps(c.dataset, c.task, c.method)
-    ]
-
-
-def final_paths(cells) -> list[str]:
-    return [f"{RESULTS}/{'/'.join(c)}/final" for c in cells]
+def grid_methods(dataset: str, task: str, setting: str) -> list[str]:
+    """Methods of the grid on one benchmark, in grid order."""
+    return [c.method for c in PLAN.cells if c[:3] == (dataset, task, setting)]
 
 
 # ------------------------------------------------------------------ input functions
@@ -170,72 +57,70 @@ def data_inputs(dataset: str) -> dict:
     """The dataset root when the workflow generates it (real datasets are not declared, so a
     dry run works without them; `ucd data split` reports a missing root)."""
     ds = config["datasets"].get(dataset, {})
-    return {"data": generated_root(dataset)} if ds.get("generate") else {}
+    return {"data": f"{RESULTS}/data/{dataset}"} if ds.get("generate") else {}
 
 
-def _check_step(w) -> int:
-    k = int(w.step)
-    valid = steps(w.dataset, w.task, w.method)
-    if k not in valid:
-        raise ConfigError(
-            f"{w.method} on {w.dataset}/{w.task} has steps {', '.join(map(str, valid))}, "
-            f"not {k}"
-        )
-    return k
+def training_inputs(run) -> dict:
+    """The split file (when the step reads one) and the generated data a training needs."""
+    files = {"split": run.data.split} if run.data.split else {}
+    return {**files, **data_inputs(run.dataset)}
 
 
 def train_inputs(w) -> dict:
-    """run.yaml, split, (generated) data and, for step k > 0, the checkpoint of step k-1."""
+    """run.yaml, split, data and, for step k > 0, the checkpoint of step k-1."""
     k = _check_step(w)
-    run = step_config(w.dataset, w.task, w.setting, w.method, k)
-    files = {
-        "run": f"{bench_dir(w)}/{w.method}/step{k}/run.yaml",
-        "split": run["data"]["split"],
-    }
+    cell, seed = cell_of(w), int(w.seed)
+    if PLAN.group(cell, k, seed) is not None:
+        raise ConfigError(f"step {k} of {cell.path} is a shared training: it is not trained here")
+    files = {"run": f"{PLAN.step_dir(cell, seed, k)}/run.yaml"}
     if k > 0:
-        files["prev"] = checkpoint_path(w.dataset, w.task, w.setting, w.method, k - 1)
-    return {**files, **data_inputs(w.dataset)}
+        files["prev"] = PLAN.checkpoint(cell, seed, k - 1)
+    return {**files, **training_inputs(PLAN.run(cell, k, seed))}
 
 
 def shared_train_inputs(w) -> dict:
-    run = shared_config(w.dataset, w.task, w.setting, w.group)
-    return {
-        "run": f"{bench_dir(w)}/_shared/{w.group}/step0/run.yaml",
-        "split": run["data"]["split"],
-        **data_inputs(w.dataset),
-    }
+    run = shared_run(w)
+    return {"run": f"{PLAN.shared_dir(w.dataset, w.group, int(w.seed))}/run.yaml",
+            **training_inputs(run)}
+
+
+def shared_run(w):
+    """The run config of a shared training named by its group."""
+    found = SHARED.get((w.dataset, w.group, int(w.seed)))
+    if found is None:
+        raise ConfigError(f"no run of the grid uses the shared training {w.group!r}")
+    return found
 
 
 def prev_arg(w, input) -> str:
     return f"--prev {input.prev}" if "prev" in input.keys() else ""
 
 
-def shared_step0_metrics(w) -> str:
-    """Metrics of the shared step 0 a method reuses. For a method that trains its own step 0
-    this returns a path no rule produces, so Snakemake falls back to `evaluate` (ruleorder).
-    """
-    group = group_of(w.dataset, w.task, w.setting, w.method)
-    return f"{bench_dir(w)}/_shared/{group or '.none'}/step0/metrics.json"
+def shared_metrics(w) -> str:
+    """metrics.json of the shared training a cell's step reuses. For a step the cell trains
+    itself this returns a path no rule produces, so Snakemake falls back to `evaluate`."""
+    group = PLAN.group(cell_of(w), int(w.step), int(w.seed))
+    return f"{PLAN.shared_dir(w.dataset, group or '.none', int(w.seed))}/metrics.json"
 
 
 def final_inputs(w) -> list[str]:
-    return metrics_paths([Cell(w.dataset, w.task, w.setting, w.method)])
-
-
-def grid_methods(dataset: str, task: str, setting: str) -> list[str]:
-    """Methods of the grid on one benchmark, in grid order."""
-    return [c.method for c in GRID if c[:3] == (dataset, task, setting)]
+    cell = cell_of(w)
+    return [f"{PLAN.step_dir(cell, int(w.seed), k)}/metrics.json"
+            for k in PLAN.steps(w.dataset, w.task, w.method)]
 
 
 def qualitative_inputs(dataset: str, task: str, setting: str) -> dict[str, str]:
-    """predictions.npz after the last step of the methods shown in qualitative maps."""
+    """predictions.npz after the last step (first seed) of the methods shown in the maps."""
     ran = grid_methods(dataset, task, setting)
-    bench = f"{RESULTS}/{dataset}/{task}/{setting}"
-    return {
-        m: f"{bench}/{m}/step{steps(dataset, task, m)[-1]}/predictions.npz"
-        for m in config["report"].get("qualitative_methods", [])
-        if m in ran
-    }
+    out = {}
+    for m in config["report"].get("qualitative_methods", []):
+        if m in ran:
+            cell, k = Cell(dataset, task, setting, m), PLAN.steps(dataset, task, m)[-1]
+            group = PLAN.group(cell, k, PLAN.seeds[0])
+            where = (PLAN.shared_dir(dataset, group, PLAN.seeds[0]) if group
+                     else PLAN.step_dir(cell, PLAN.seeds[0], k))
+            out[m] = f"{where}/predictions.npz"
+    return out
 
 
 def predictions_args(dataset: str, task: str, setting: str) -> str:
@@ -268,10 +153,10 @@ def report_targets() -> list[str]:
     """Everything all_tables builds: every run of the grid (`final`), the summary, the
     configured tables and figures, per-step curves and qualitative maps of every benchmark.
     """
-    out = [*final_paths(GRID), f"{RESULTS}/summary.csv"]
+    out = [*PLAN.finals(), f"{RESULTS}/summary.csv"]
     for item in config["report"]["tables"]:
         out += table_outputs(item)
-    benches = list(dict.fromkeys(c[:3] for c in GRID))
+    benches = list(dict.fromkeys(c[:3] for c in PLAN.cells))
     for kind in ("curves", "qualitative"):
         if config["report"].get(kind):
             out += [

@@ -1,24 +1,25 @@
 # Evaluation: one job per trained step (metrics.json, predictions.npz for qualitative maps);
-# a method reusing a shared step 0 gets a relabelled copy of the shared step-0 metrics.
-# `final` marks a finished run: `snakemake results/D/T/S/METHOD/final` runs one benchmark.
+# a cell whose step is a shared training gets its own metrics.json, the shared confusion
+# matrix summarised with the cell's columns (its task's old and new classes).
+# `final` marks a finished run: `snakemake RESULTS/D/T/S/METHOD/seedN/final` runs one.
 
 
 localrules:
-    step0_from_shared,
+    metrics_from_shared,
     final,
 
 
-ruleorder: step0_from_shared > evaluate
+ruleorder: metrics_from_shared > evaluate
 
 
 rule evaluate:
     input:
-        ckpt=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/model.pt",
+        ckpt=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/model.pt",
     output:
-        metrics=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/metrics.json",
-        predictions=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/predictions.npz",
+        metrics=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.json",
+        predictions=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/predictions.npz",
     log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/eval.log",
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/eval.log",
     conda:
         "../../envs/ucd.yaml"
     threads: threads_of("evaluate")
@@ -33,12 +34,12 @@ rule evaluate:
 
 rule evaluate_shared:
     input:
-        ckpt=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/model.pt",
+        ckpt=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/model.pt",
     output:
-        metrics=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/metrics.json",
-        predictions=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/predictions.npz",
+        metrics=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/metrics.json",
+        predictions=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/predictions.npz",
     log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/eval.log",
+        f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/eval.log",
     conda:
         "../../envs/ucd.yaml"
     threads: threads_of("evaluate")
@@ -51,29 +52,21 @@ rule evaluate_shared:
         " --predictions {output.predictions} > {log} 2>&1"
 
 
-rule step0_from_shared:
+rule metrics_from_shared:
     input:
-        shared_step0_metrics,
+        shared_metrics,
     output:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step0/metrics.json",
-    log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step0/copy.log",
-    conda:
-        "../../envs/ucd.yaml"
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.json",
     params:
-        base=lambda w: resolve_method_name(config, w.method)[0],
-    script:
-        "../scripts/step0_metrics.py"
+        run=lambda w: PLAN.run(cell_of(w), int(w.step), int(w.seed)).to_dict(),
+    run:
+        write_json_atomic(cell_metrics(input[0], params.run), output[0])
 
 
 rule final:
     input:
         final_inputs,
     output:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/final",
-    log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/final.log",
-    conda:
-        "../../envs/ucd.yaml"
-    script:
-        "../scripts/write_final.py"
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/final",
+    run:
+        write_json_atomic(final_record(input), output[0])

@@ -14,7 +14,7 @@ localrules:
 
 rule summary:
     input:
-        metrics_paths(GRID),
+        PLAN.metrics(),
     output:
         f"{RESULTS}/summary.csv",
     log:
@@ -33,7 +33,7 @@ rule summary:
 
 rule table:
     input:
-        lambda w: metrics_paths(table_cells(w.table)),
+        lambda w: PLAN.metrics(table_cells(w.table)),
     output:
         csv=f"{RESULTS}/tables/{{table}}.summary.csv",
         tex=f"{RESULTS}/tables/{{table}}.tex",
@@ -97,7 +97,7 @@ rule table_compare:
 
 rule figure:
     input:
-        lambda w: metrics_paths(table_cells(w.figure)),
+        lambda w: PLAN.metrics(table_cells(w.figure)),
     output:
         csv=f"{RESULTS}/figures/{{figure}}.summary.csv",
         pdf=f"{RESULTS}/figures/{{figure}}.pdf",

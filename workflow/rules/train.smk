@@ -1,8 +1,8 @@
-# Training: one job per (dataset, task, setting, method, step); step k reads the checkpoint
-# of step k-1, so it waits for it and is redone when it changes. Step 0 of the methods that
-# add nothing at step 0 is trained once per benchmark under _shared/{group}/ (see
-# ucd.config.step0_group). RUN.yaml is written by a local job whose params are the resolved
-# config, so a config change re-trains exactly the steps it changes and those after them.
+# Training: one job per (dataset, task, setting, method, seed, step); step k reads the
+# checkpoint of step k-1, so it waits for it and is redone when it changes. A training shared
+# by several cells (ucd.plan: step 0 of plain methods, Joint) runs once under _shared/{group}/.
+# RUN.yaml is written by a local job whose params are the resolved config, so a config change
+# re-trains exactly the steps it changes and those after them.
 
 
 localrules:
@@ -12,39 +12,31 @@ localrules:
 
 rule run_config:
     output:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/run.yaml",
-    log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/run_config.log",
-    conda:
-        "../../envs/ucd.yaml"
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/run.yaml",
     params:
-        run=lambda w: step_config(w.dataset, w.task, w.setting, w.method, int(w.step)),
-    script:
-        "../scripts/write_run_config.py"
+        run=lambda w: PLAN.run(cell_of(w), _check_step(w), int(w.seed)).to_dict(),
+    run:
+        write_yaml_atomic(params.run, output[0])
 
 
 rule run_config_shared:
     output:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/run.yaml",
-    log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/run_config.log",
-    conda:
-        "../../envs/ucd.yaml"
+        f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/run.yaml",
     params:
-        run=lambda w: shared_config(w.dataset, w.task, w.setting, w.group),
-    script:
-        "../scripts/write_run_config.py"
+        run=lambda w: shared_run(w).to_dict(),
+    run:
+        write_yaml_atomic(params.run, output[0])
 
 
 rule train:
     input:
         unpack(train_inputs),
     output:
-        model=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/model.pt",
+        model=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/model.pt",
     log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/train.log",
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/train.log",
     benchmark:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/step{{step}}/train.benchmark.tsv"
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/train.benchmark.tsv"
     conda:
         "../../envs/ucd.yaml"
     threads: threads_of("train")
@@ -61,11 +53,11 @@ rule train_shared:
     input:
         unpack(shared_train_inputs),
     output:
-        model=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/model.pt",
+        model=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/model.pt",
     log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/train.log",
+        f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/train.log",
     benchmark:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/_shared/{{group}}/step0/train.benchmark.tsv"
+        f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/train.benchmark.tsv"
     conda:
         "../../envs/ucd.yaml"
     threads: threads_of("train")
