@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# ci_strict: under CI=true a skip fails unless allowed (tests/ci_strict.py); pytester tests it
+pytest_plugins = ["pytester", "ci_strict"]
+
 TINY_MODEL = {
     "backbone": "resnet18",
     "width": 8,

@@ -1,5 +1,9 @@
 """The pure-PyTorch activated batch norm must match In-Place ABN's semantics."""
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -59,9 +63,21 @@ def test_unknown_implementation_and_activation_are_refused():
         ActivatedBatchNorm(3, activation="relu6")
 
 
-@pytest.mark.skipif(not abn.HAVE_INPLACE_ABN, reason="inplace-abn is not installed")
+def require_inplace_abn() -> None:
+    """Skip without In-Place ABN: allowed on CI without a CUDA toolkit, a failure with one."""
+    if abn.HAVE_INPLACE_ABN:
+        return
+    homes = [os.environ.get("CUDA_HOME", ""), "/usr/local/cuda"]  # where `make iabn` looks too
+    found = [shutil.which("nvcc")] + [str(Path(h, "bin", "nvcc")) for h in homes if h]
+    nvcc = next((p for p in found if p and Path(p).is_file()), None)
+    if nvcc is None:  # tests/ci_strict.py allows this reason
+        pytest.skip("no CUDA toolkit (nvcc) to build inplace-abn: the pure-PyTorch twin runs")
+    pytest.skip(f"inplace-abn is not installed or does not load, although {nvcc} is: make iabn")
+
+
 @pytest.mark.parametrize("activation", ["leaky_relu", "identity"])
 def test_fallback_matches_real_inplace_abn(activation):
+    require_inplace_abn()
     from inplace_abn import InPlaceABN
 
     torch.manual_seed(0)
