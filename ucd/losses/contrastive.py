@@ -28,6 +28,8 @@ version, kept as the reference for tests and ``benchmarks/ucd_memory.py``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -115,6 +117,98 @@ def _prepare(
     return z, anchor_labels.long(), o, other_labels.long(), p, po
 
 
+@dataclass
+class _Sets:
+    """Anchors and contrast features sorted by class, with each class's column ranges."""
+
+    z: Tensor  # normalised anchors (n, C), sorted by class
+    y: Tensor
+    p: Tensor  # their probabilities (n, T) (ones when sigma = 1)
+    q: Tensor  # every contrast feature: the anchors, then the old features (n + m, C)
+    pq: Tensor
+    perm: Tensor  # the sort of the anchors (to put the gradient back in input order)
+    cols: dict[int, tuple[slice, slice]]  # class -> its rows among anchors / old features in q
+    s: Tensor  # s_a = 1 / (|G(a)| |valid|), 0 for anchors without positive or negative
+    valid: Tensor
+
+
+def _sorted_sets(z: Tensor, y: Tensor, o: Tensor, yo: Tensor, p: Tensor | None,
+                 po: Tensor | None) -> _Sets | None:
+    """Sort both sets by class and weigh the anchors; None when no anchor counts."""
+    n, m = z.shape[0], o.shape[0]
+    if p is None:  # sigma = 1: one "probability" column of ones
+        p, po = z.new_ones((n, 1)), z.new_ones((m, 1))
+    y, perm = torch.sort(y, stable=True)
+    yo, perm_o = torch.sort(yo, stable=True)
+    z, p, o, po = z[perm], p[perm], o[perm_o], po[perm_o]
+    num = int(torch.cat([y, yo]).max()) + 1
+    cn, co = torch.bincount(y, minlength=num), torch.bincount(yo, minlength=num)
+    sn, so = torch.cumsum(cn, 0) - cn, n + torch.cumsum(co, 0) - co  # column starts in q
+    n_pos = cn + co - 1  # per anchor class: the other new members plus every old member
+    valid = ((n_pos > 0) & (n + m - cn - co > 0))[y]
+    n_valid = int(valid.sum())
+    if n_valid == 0:
+        return None
+    s = torch.where(valid, 1.0 / (n_pos[y].clamp(min=1).to(z.dtype) * n_valid), 0.0)
+    cols = {
+        c: (slice(a0, a0 + na), slice(b0, b0 + nb))
+        for c, a0, na, b0, nb in zip(*(t.tolist() for t in (torch.arange(num), sn, cn, so, co)))
+        if na > 0
+    }
+    return _Sets(z, y, p, torch.cat([z, o]), torch.cat([p, po]), perm, cols, s, valid)
+
+
+def _positive_part(t: _Sets, inv_tau: float, grad: Tensor | None) -> tuple[Tensor, Tensor]:
+    """-sum_a s_a z_a . U_a / tau and W_a, per class: U_a = p_a @ sum_g (p_g outer q_g) -
+    |p_a|^2 z_a (a itself); adds its gradient to ``grad``."""
+    z, p, q, pq, s = t.z, t.p, t.q, t.pq, t.s
+    pp = (p * p).sum(1)
+    u, w = torch.empty_like(z), torch.empty_like(s)
+    for a, b in t.cols.values():
+        sq = pq[a].T @ q[a] + pq[b].T @ q[b]
+        u[a] = p[a] @ sq
+        w[a] = p[a] @ (pq[a].sum(0) + pq[b].sum(0))
+        if grad is not None:  # contrast slot: new member j gets sum_a s_a sigma_aj z_a / tau
+            grad[a] -= inv_tau * (p[a] @ ((s[a, None] * p[a]).T @ z[a]))
+    u -= pp[:, None] * z
+    w -= pp
+    if grad is not None:
+        grad += inv_tau * (s * pp)[:, None] * z  # a is not its own positive
+        grad -= inv_tau * s[:, None] * u  # anchor slot
+    return -inv_tau * (s * (z * u).sum(1)).sum(), w
+
+
+def _negative_part(t: _Sets, w: Tensor, inv_tau: float, chunk: int,
+                   grad: Tensor | None) -> Tensor:
+    """sum_a s_a W_a LSE_a over the negatives, ``chunk`` anchors at a time; adds its gradient
+    (d/d logit_aj = s_a W_a softmax_aj) to ``grad``."""
+    z, q, n = t.z, t.q, t.z.shape[0]
+    total = z.new_zeros(())
+    rows = t.valid.nonzero().squeeze(1)
+    for start in range(0, rows.numel(), chunk):
+        ia = rows[start : start + chunk]
+        za = z[ia] * inv_tau
+        e = za @ q.T
+        classes, counts = torch.unique_consecutive(t.y[ia], return_counts=True)
+        r0 = 0
+        for c, k in zip(classes.tolist(), counts.tolist()):
+            a, b = t.cols[c]
+            e[r0 : r0 + k, a] = float("-inf")  # same class: not a negative
+            e[r0 : r0 + k, b] = float("-inf")
+            r0 += k
+        top = e.amax(1, keepdim=True)
+        e.sub_(top).exp_()
+        row_sum = e.sum(1)
+        coef = t.s[ia] * w[ia]
+        total = total + (coef * (top.squeeze(1) + row_sum.log())).sum()
+        if grad is not None:
+            r = (coef / row_sum)[:, None]
+            grad.index_add_(0, ia, (e @ q).mul_(r * inv_tau))
+            grad.addmm_(e[:, :n].T, za.mul_(r))
+        del e
+    return total
+
+
 def _chunked_value_and_grad(
     z: Tensor,
     y: Tensor,
@@ -135,75 +229,16 @@ def _chunked_value_and_grad(
     negatives' log-sum-exp needs anchor x contrast similarities, done ``chunk`` rows at a time.
     Both sets are sorted by class so that a class's columns are two contiguous ranges.
     """
-    n, m = z.shape[0], o.shape[0]
-    zero = z.new_zeros(())
-    if n == 0:
-        return zero, torch.zeros_like(z) if needs_grad else None
-    if p is None:  # sigma = 1: one "probability" column of ones
-        p, po = z.new_ones((n, 1)), z.new_ones((m, 1))
-    y, perm = torch.sort(y, stable=True)
-    yo, perm_o = torch.sort(yo, stable=True)
-    z, p, o, po = z[perm], p[perm], o[perm_o], po[perm_o]
-    num = int(torch.cat([y, yo]).max()) + 1
-    cn, co = torch.bincount(y, minlength=num), torch.bincount(yo, minlength=num)
-    sn, so = torch.cumsum(cn, 0) - cn, n + torch.cumsum(co, 0) - co  # column starts in q
-    n_pos = cn + co - 1  # per anchor class: the other new members plus every old member
-    valid = ((n_pos > 0) & (n + m - cn - co > 0))[y]
-    n_valid = int(valid.sum())
     grad = torch.zeros_like(z) if needs_grad else None
-    if n_valid == 0:
-        return zero, grad
-    s = torch.where(valid, 1.0 / (n_pos[y].clamp(min=1).to(z.dtype) * n_valid), 0.0)
-    q, pq = torch.cat([z, o]), torch.cat([p, po])
-    cols = {  # class -> (its rows among the anchors, its rows among the old features) in q
-        c: (slice(a0, a0 + na), slice(b0, b0 + nb))
-        for c, a0, na, b0, nb in zip(*(t.tolist() for t in (torch.arange(num), sn, cn, so, co)))
-        if na > 0
-    }
-
-    # Positive part, per class: U_a = p_a @ sum_g (p_g outer q_g) - |p_a|^2 z_a (a itself).
-    pp = (p * p).sum(1)
-    u, w = torch.empty_like(z), torch.empty_like(s)
-    for a, b in cols.values():
-        sq = pq[a].T @ q[a] + pq[b].T @ q[b]
-        u[a] = p[a] @ sq
-        w[a] = p[a] @ (pq[a].sum(0) + pq[b].sum(0))
-        if grad is not None:  # contrast slot: new member j gets sum_a s_a sigma_aj z_a / tau
-            grad[a] -= inv_tau * (p[a] @ ((s[a, None] * p[a]).T @ z[a]))
-    u -= pp[:, None] * z
-    w -= pp
-    total = -inv_tau * (s * (z * u).sum(1)).sum()
-    if grad is not None:
-        grad += inv_tau * (s * pp)[:, None] * z  # a is not its own positive
-        grad -= inv_tau * s[:, None] * u  # anchor slot
-
-    # Negative part: s_a W_a LSE_a, with d/d logit_aj = s_a W_a softmax_aj over the negatives.
+    sets = _sorted_sets(z, y, o, yo, p, po) if z.shape[0] else None
+    if sets is None:
+        return z.new_zeros(()), grad
+    positive, w = _positive_part(sets, inv_tau, grad)
     if chunk is None:
-        chunk = chunk_rows(n + m, z.element_size(), memory_budget)
-    rows = valid.nonzero().squeeze(1)
-    for start in range(0, n_valid, chunk):
-        ia = rows[start : start + chunk]
-        za = z[ia] * inv_tau
-        e = za @ q.T
-        classes, counts = torch.unique_consecutive(y[ia], return_counts=True)
-        r0 = 0
-        for c, k in zip(classes.tolist(), counts.tolist()):
-            a, b = cols[c]
-            e[r0 : r0 + k, a] = float("-inf")  # same class: not a negative
-            e[r0 : r0 + k, b] = float("-inf")
-            r0 += k
-        top = e.amax(1, keepdim=True)
-        e.sub_(top).exp_()
-        row_sum = e.sum(1)
-        coef = s[ia] * w[ia]
-        total = total + (coef * (top.squeeze(1) + row_sum.log())).sum()
-        if grad is not None:
-            r = (coef / row_sum)[:, None]
-            grad.index_add_(0, ia, (e @ q).mul_(r * inv_tau))
-            grad.addmm_(e[:, :n].T, za.mul_(r))
-        del e
+        chunk = chunk_rows(z.shape[0] + o.shape[0], z.element_size(), memory_budget)
+    total = positive + _negative_part(sets, w, inv_tau, chunk, grad)
     if grad is not None:
-        grad = torch.empty_like(grad).index_copy_(0, perm, grad)  # back to the input order
+        grad = torch.empty_like(grad).index_copy_(0, sets.perm, grad)  # back to input order
     return total, grad
 
 

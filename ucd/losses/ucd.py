@@ -7,6 +7,30 @@ All losses here select features from dense maps and hand them to the chunked ker
   (``include_background``, ``old_includes_new``);
 - ``pixel_contrastive_loss`` / ``segment_contrastive_loss``: the Table 6 rows "pixel contrastive"
   and "segment contrastive" (current step's ground truth only, no old model).
+
+``ucd_loss``, at feature resolution h x w:
+
+- ESM (Eq. 1-2): the label where it is neither 0 nor 255, else argmax of ``old_probs``.
+  Pixels labelled 255 take part in nothing.
+- Anchors R (Eq. 3): new features where ESM != 0. Old contrast set S (Eq. 4): old features
+  where ESM is neither 0 nor in Y^k.
+- Positives of anchor a (Eq. 5): the other pixels of R of a's ESM class (a excluded) and the
+  pixels of S of that class (a's own position included); negatives (Eq. 6): every member of
+  R and S of another class.
+- L_lc (Eq. 8) = cos(f_a, f+)/tau - log sum over the negatives of exp(cos(f_a, f-)/tau).
+- sigma (Eq. 9-10) = P-bar_a . P-bar_g for every positive pair (new-new and new-old), with
+  P-bar the one-hot of the label where the label is a class and [P_old, 0...0] (length T_k)
+  where the label is 0; sigma = 1 when ``uncertainty=False``.
+- Eq. 11: mean over anchors of -1/|G(a)| sum_g sigma L_lc, leaving out anchors with no
+  positive or no negative; 0 (graph-attached) if none remains.
+
+Table 7 variants: ``include_background=True`` adds the pixels whose ESM is 0 to R and S as a
+class of their own (class 0); their P-bar is [P_old, 0...0] as for any label-0 pixel, so
+sigma between two background pixels is the old model's probability that both are the same
+class. ``old_includes_new=True`` also puts the pixels of Y^k into S (their P-bar is one-hot).
+The defaults are Eq. 3-4 (the table's last row). A label of an old class (1..T_old-1), which
+the step's masked ground truth normally does not contain, is kept as its ESM with a one-hot
+P-bar and, not being in Y^k, joins S.
 """
 
 from __future__ import annotations
@@ -70,51 +94,9 @@ def _extended_probs(labels: Tensor, old_probs: Tensor, num_classes: int) -> Tens
     return out
 
 
-def ucd_loss(
-    features: Tensor,
-    old_features: Tensor,
-    labels: Tensor,
-    old_probs: Tensor,
-    new_classes: Iterable[int],
-    *,
-    temperature: float = 0.07,
-    uncertainty: bool = True,
-    include_background: bool = False,
-    old_includes_new: bool = False,
-    chunk_size: int | None = None,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-) -> Tensor:
-    """UCD loss (Eq. 11); CD (Eq. 7) with ``uncertainty=False``; Table 7 variants by keyword.
-
-    Inputs, all at feature resolution h x w: ``features`` (B, C, h, w) of the new model (gets
-    the gradient), ``old_features`` (B, C, h, w) of the frozen old model (no gradient),
-    ``labels`` (B, h, w) of this step (0 background, 255 ignore, else a class; nearest-neighbour
-    downsampled), ``old_probs`` (B, T_old, h, w) softmax of the old model, ``new_classes`` the
-    classes Y^k of this step, numbered T_old .. T_k - 1.
-
-    - ESM (Eq. 1-2): the label where it is neither 0 nor 255, else argmax of ``old_probs``.
-      Pixels labelled 255 take part in nothing.
-    - Anchors R (Eq. 3): new features where ESM != 0. Old contrast set S (Eq. 4): old features
-      where ESM is neither 0 nor in Y^k.
-    - Positives of anchor a (Eq. 5): the other pixels of R of a's ESM class (a excluded) and the
-      pixels of S of that class (a's own position included); negatives (Eq. 6): every member of
-      R and S of another class.
-    - L_lc (Eq. 8) = cos(f_a, f+)/tau - log sum over the negatives of exp(cos(f_a, f-)/tau).
-    - sigma (Eq. 9-10) = P-bar_a . P-bar_g for every positive pair (new-new and new-old), with
-      P-bar the one-hot of the label where the label is a class and [P_old, 0...0] (length T_k)
-      where the label is 0; sigma = 1 when ``uncertainty=False``.
-    - Eq. 11: mean over anchors of -1/|G(a)| sum_g sigma L_lc, leaving out anchors with no
-      positive or no negative; 0 (graph-attached) if none remains.
-
-    Table 7 variants: ``include_background=True`` adds the pixels whose ESM is 0 to R and S as a
-    class of their own (class 0); their P-bar is [P_old, 0...0] as for any label-0 pixel, so
-    sigma between two background pixels is the old model's probability that both are the same
-    class. ``old_includes_new=True`` also puts the pixels of Y^k into S (their P-bar is one-hot).
-    The defaults are Eq. 3-4 (the table's last row). A label of an old class (1..T_old-1), which
-    the step's masked ground truth normally does not contain, is kept as its ESM with a one-hot
-    P-bar and, not being in Y^k, joins S. ``chunk_size`` / ``memory_budget``: see
-    ``contrastive_loss``.
-    """
+def _check_ucd_inputs(features: Tensor, old_features: Tensor, labels: Tensor,
+                      old_probs: Tensor, new_classes: Iterable[int]) -> tuple[int, int]:
+    """Refuse inputs of the wrong shape or range; (T_old, T_k)."""
     _check_maps(features, labels)
     if old_features.shape != features.shape:
         raise ValueError(
@@ -146,6 +128,35 @@ def ucd_loss(
     if bool(((labels >= t_k) & (labels != IGNORE_INDEX)).any()):
         raise ValueError(f"labels contain classes >= T_k = {t_k} (other than {IGNORE_INDEX})")
 
+    return t_old, t_k
+
+
+def ucd_loss(
+    features: Tensor,
+    old_features: Tensor,
+    labels: Tensor,
+    old_probs: Tensor,
+    new_classes: Iterable[int],
+    *,
+    temperature: float = 0.07,
+    uncertainty: bool = True,
+    include_background: bool = False,
+    old_includes_new: bool = False,
+    chunk_size: int | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> Tensor:
+    """UCD loss (Eq. 11); CD (Eq. 7) with ``uncertainty=False``; Table 7 variants by keyword.
+
+    Inputs, all at feature resolution h x w: ``features`` (B, C, h, w) of the new model (gets
+    the gradient), ``old_features`` (B, C, h, w) of the frozen old model (no gradient),
+    ``labels`` (B, h, w) of this step (0 background, 255 ignore, else a class; nearest-neighbour
+    downsampled), ``old_probs`` (B, T_old, h, w) softmax of the old model, ``new_classes`` the
+    classes Y^k of this step, numbered T_old .. T_k - 1.
+
+    What each equation selects and weighs, and the Table 7 variants: see the module doc.
+    ``chunk_size`` / ``memory_budget``: see ``contrastive_loss``.
+    """
+    t_old, t_k = _check_ucd_inputs(features, old_features, labels, old_probs, new_classes)
     lab = labels.reshape(-1).long()
     probs = _flat(old_probs.detach())
     esm = extended_semantic_map(lab, probs)
