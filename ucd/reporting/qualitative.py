@@ -59,6 +59,61 @@ def _palette_and_names(dataset: str | None, palette, class_names):
     return list(palette), list(class_names)
 
 
+def _common_ids(loaded: dict[str, dict], ids: list[str] | None, max_images: int) -> list[str]:
+    """The images every predictions file holds (first file's order), or the ones asked for."""
+    first = next(iter(loaded.values()))
+    common = [i for i in first["ids"] if all(i in d["ids"] for d in loaded.values())]
+    if ids is not None:
+        unknown = [i for i in ids if i not in common]
+        if unknown:
+            raise ValueError(f"image id(s) {', '.join(unknown)} not in every predictions file")
+        common = list(ids)
+    common = common[:max_images]
+    if not common:
+        raise ValueError("the predictions files share no image id")
+    return common
+
+
+def _row_of(d: dict, image_id: str) -> int:
+    return int(np.flatnonzero(d["ids"] == image_id)[0])
+
+
+def _draw_row(axes: list, image_id: str, loaded: dict[str, dict], palette: list,
+              first_row: bool) -> set[int]:
+    """Image, ground truth and one prediction per method in one row; the classes drawn."""
+    first = next(iter(loaded.values()))
+    k = _row_of(first, image_id)
+    label = first["label"][k]
+    panels = [("Image", first["image"][k]), ("Ground truth", colorize(label, palette))]
+    present = set(np.unique(label).tolist())
+    for name, d in loaded.items():
+        pred = d["pred"][_row_of(d, image_id)]
+        present |= set(np.unique(pred).tolist())
+        panels.append((name, colorize(pred, palette)))
+    for ax, (head, img) in zip(axes, panels):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if first_row:
+            ax.set_title(head, fontsize=9)
+    axes[0].set_ylabel(image_id, fontsize=7)
+    return present
+
+
+def _legend(fig: plt.Figure, present: set[int], palette: list, class_names: list[str]) -> int:
+    """A legend of the classes drawn below the panels; the number of legend rows."""
+    legend = [
+        Patch(facecolor=np.asarray(palette[c]) / 255.0, edgecolor="gray", label=class_names[c])
+        for c in sorted(present)
+        if c < len(class_names)
+    ]
+    if 255 in present:
+        legend.append(Patch(facecolor="white", edgecolor="gray", label="ignore"))
+    fig.legend(handles=legend, loc="lower center", ncol=min(len(legend), 6), fontsize=7,
+               frameon=False, bbox_to_anchor=(0.5, 0.0))
+    return -(-len(legend) // 6)
+
+
 def plot_qualitative(
     predictions: dict[str, str | Path | dict],
     *,
@@ -77,59 +132,16 @@ def plot_qualitative(
     loaded = {
         name: p if isinstance(p, dict) else load_predictions(p) for name, p in predictions.items()
     }
-    first = next(iter(loaded.values()))
-    common = [i for i in first["ids"] if all(i in d["ids"] for d in loaded.values())]
-    if ids is not None:
-        unknown = [i for i in ids if i not in common]
-        if unknown:
-            raise ValueError(f"image id(s) {', '.join(unknown)} not in every predictions file")
-        common = list(ids)
-    common = common[:max_images]
-    if not common:
-        raise ValueError("the predictions files share no image id")
-
-    def row_of(d: dict, i: str) -> int:
-        return int(np.flatnonzero(d["ids"] == i)[0])
-
+    common = _common_ids(loaded, ids, max_images)
     n_cols = 2 + len(loaded)
     fig, axes = plt.subplots(
         len(common), n_cols, figsize=(2.0 * n_cols, 2.0 * len(common) + 0.6), squeeze=False
     )
     present: set[int] = set()
     for r, image_id in enumerate(common):
-        k = row_of(first, image_id)
-        label = first["label"][k]
-        panels = [("Image", first["image"][k]), ("Ground truth", colorize(label, palette))]
-        present |= set(np.unique(label).tolist())
-        for name, d in loaded.items():
-            pred = d["pred"][row_of(d, image_id)]
-            present |= set(np.unique(pred).tolist())
-            panels.append((name, colorize(pred, palette)))
-        for c, (head, img) in enumerate(panels):
-            ax = axes[r][c]
-            ax.imshow(img, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(head, fontsize=9)
-        axes[r][0].set_ylabel(image_id, fontsize=7)
-    legend = [
-        Patch(facecolor=np.asarray(palette[c]) / 255.0, edgecolor="gray", label=class_names[c])
-        for c in sorted(present)
-        if c < len(class_names)
-    ]
-    if 255 in present:
-        legend.append(Patch(facecolor="white", edgecolor="gray", label="ignore"))
-    fig.legend(
-        handles=legend,
-        loc="lower center",
-        ncol=min(len(legend), 6),
-        fontsize=7,
-        frameon=False,
-        bbox_to_anchor=(0.5, 0.0),
-    )
+        present |= _draw_row(list(axes[r]), image_id, loaded, palette, r == 0)
+    legend_rows = _legend(fig, present, palette, class_names)
     if title:
         fig.suptitle(title, fontsize=10)
-    legend_rows = -(-len(legend) // 6)
     fig.tight_layout(rect=(0, (0.22 * legend_rows + 0.05) / fig.get_figheight(), 1, 1))
     return fig
