@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from ucd.data.base import InputDataError, check_label_values, get_reader, undecodable
 from ucd.data.tasks import Task, check_setting, get_task
+from ucd.progress import Progress
 
 FORMAT = "ucd-split/1"
 FAST_SAMPLE = 64
@@ -98,12 +98,12 @@ def compute_split(
     luts = (reader.lut.tobytes(), reader.valid_raw.tobytes(), dataset)
     jobs = [(str(s.label), *luts) for s in samples]
     workers = min(8, os.cpu_count() or 1) if workers is None else max(1, int(workers))
-    bar = dict(total=len(jobs), desc=f"split {dataset} {task} {setting}", disable=not progress)
+    bar = dict(total=len(jobs), desc=f"split {dataset} {task} {setting}", enabled=progress)
     if workers == 1 or len(jobs) < 64:
-        results = [_scan(j) for j in tqdm(jobs, **bar)]
+        results = [_scan(j) for j in Progress(jobs, **bar)]
     else:
         with ProcessPoolExecutor(workers) as ex:
-            results = list(tqdm(ex.map(_scan, jobs, chunksize=32), **bar))
+            results = list(Progress(ex.map(_scan, jobs, chunksize=32), **bar))
     image_classes = {s.id: r[0] for s, r in zip(samples, results)}
     files = [[reader.relpath(s.label), r[1], r[2]] for s, r in zip(samples, results)]
     ids = select_images(image_classes, t, setting)
