@@ -46,27 +46,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "trained %s step %d in %.1f s (%.1f images/s)",
         run.method, run.step, metrics["train_time_s"], metrics["images_per_s"],
     )
+    if args.metrics:
+        _evaluate(args.out, args.metrics, args.predictions, run.eval.batch_size,
+                  run.eval.predictions)
     return 0
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
+def _evaluate(ckpt: str, out: str, predictions: str | None, batch_size: int,
+              n_predictions: int) -> None:
+    """Evaluate a checkpoint; write metrics.json and (if asked) predictions.npz atomically."""
     import numpy as np
 
     from ucd.evaluation.evaluate import evaluate_checkpoint
     from ucd.evaluation.records import write_json_atomic
 
     metrics, preds = evaluate_checkpoint(
-        args.ckpt,
-        batch_size=args.batch_size,
-        n_predictions=args.n_predictions if args.predictions else 0,
+        ckpt, batch_size=batch_size, n_predictions=n_predictions if predictions else 0
     )
-    write_json_atomic(metrics, args.out)
-    if args.predictions and preds is not None:
-        tmp = Path(args.predictions).with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, **preds)
-        tmp.replace(args.predictions)
+    write_json_atomic(metrics, out)
+    if predictions:
+        tmp = Path(predictions).with_name(f".{Path(predictions).stem}.tmp.npz")
+        np.savez_compressed(tmp, **(preds or {}))
+        tmp.replace(predictions)
     cols = {k: metrics[k] for k in ("background_iou", "miou_old", "miou_new", "miou_all")}
-    print(json.dumps(cols))
+    logging.getLogger("ucd").info("evaluated %s: %s", ckpt, json.dumps(cols))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _evaluate(args.ckpt, args.out, args.predictions, args.batch_size, args.n_predictions)
     return 0
 
 
@@ -110,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="resolved run config (RUN.yaml)")
     p.add_argument("--out", required=True, help="checkpoint to write (model.pt)")
     p.add_argument("--prev", default=None, help="checkpoint of the previous step")
+    p.add_argument("--metrics", default=None, help="then evaluate: metrics.json to write")
+    p.add_argument("--predictions", default=None, help="predictions.npz (with --metrics)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on the validation set")

@@ -67,11 +67,13 @@ def training_inputs(run) -> dict:
 
 
 def train_inputs(w) -> dict:
-    """run.yaml, split, data and, for step k > 0, the checkpoint of step k-1."""
+    """run.yaml, split, data and, for step k > 0, the checkpoint of step k-1. A step that a
+    shared training provides asks for a file no rule makes, so `metrics_from_shared` (ruleorder)
+    makes its metrics."""
     k = _check_step(w)
     cell, seed = cell_of(w), int(w.seed)
     if PLAN.group(cell, k, seed) is not None:
-        raise ConfigError(f"step {k} of {cell.path} is a shared training: it is not trained here")
+        return {"run": f"{PLAN.step_dir(cell, seed, k)}/.shared-training-not-trained-here"}
     files = {"run": f"{PLAN.step_dir(cell, seed, k)}/run.yaml"}
     if k > 0:
         files["prev"] = PLAN.checkpoint(cell, seed, k - 1)
@@ -98,7 +100,7 @@ def prev_arg(w, input) -> str:
 
 def shared_metrics(w) -> str:
     """metrics.json of the shared training a cell's step reuses. For a step the cell trains
-    itself this returns a path no rule produces, so Snakemake falls back to `evaluate`."""
+    itself this returns a path no rule produces, so Snakemake falls back to `train`."""
     group = PLAN.group(cell_of(w), int(w.step), int(w.seed))
     return f"{PLAN.shared_dir(w.dataset, group or '.none', int(w.seed))}/metrics.json"
 

@@ -1,5 +1,8 @@
 # Training: one job per (dataset, task, setting, method, seed, step); step k reads the
-# checkpoint of step k-1, so it waits for it and is redone when it changes. A training shared
+# checkpoint of step k-1, so it waits for it and is redone when it changes. The job evaluates
+# its checkpoint on the validation set (metrics.json, predictions.npz for qualitative maps):
+# the evaluation settings are part of the run config, and one process instead of two saves a
+# Python start-up per step (`ucd evaluate` re-evaluates a checkpoint by hand). A training shared
 # by several cells (ucd.plan: step 0 of plain methods, Joint) runs once under _shared/{group}/.
 # RUN.yaml is written by a local job whose params are the resolved config, so a config change
 # re-trains exactly the steps it changes and those after them.
@@ -33,6 +36,8 @@ rule train:
         unpack(train_inputs),
     output:
         model=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/model.pt",
+        metrics=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.json",
+        predictions=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/predictions.npz",
     log:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/train.log",
     benchmark:
@@ -46,7 +51,8 @@ rule train:
         ucd=train_launcher(),
         prev=prev_arg,
     shell:
-        "{params.ucd} train --run {input.run} --out {output.model} {params.prev} > {log} 2>&1"
+        "{params.ucd} train --run {input.run} --out {output.model} {params.prev}"
+        " --metrics {output.metrics} --predictions {output.predictions} > {log} 2>&1"
 
 
 rule train_shared:
@@ -54,6 +60,8 @@ rule train_shared:
         unpack(shared_train_inputs),
     output:
         model=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/model.pt",
+        metrics=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/metrics.json",
+        predictions=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/predictions.npz",
     log:
         f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/train.log",
     benchmark:
@@ -66,4 +74,5 @@ rule train_shared:
     params:
         ucd=train_launcher(),
     shell:
-        "{params.ucd} train --run {input.run} --out {output.model} > {log} 2>&1"
+        "{params.ucd} train --run {input.run} --out {output.model}"
+        " --metrics {output.metrics} --predictions {output.predictions} > {log} 2>&1"
