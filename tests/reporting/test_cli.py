@@ -38,8 +38,10 @@ def test_table_formats(summary, tmp_path):
     assert r"\begin{tabular}" in text and r"\textbf{60.0}" in text and "--" in text
     assert "<b>60.0</b>" in html.read_text()
     lines = csv.read_text().splitlines()
-    assert lines[0].startswith("method,digits/5-5/disjoint/old")
-    assert lines[3].startswith("0.01,60.0,60.0,60.0,,,")  # MiB+UCD; 8-2 not run
+    head = "method,digits/5-5/disjoint/old,digits/5-5/disjoint/old/std,digits/5-5/disjoint/old/n"
+    assert lines[0].startswith(head)
+    # MiB+UCD: one seed (no std), 8-2 not run (no mean, no std, n 0)
+    assert lines[3].startswith("0.01,60.0,,1,60.0,,1,60.0,,1,,,0,")
     standalone = tmp_path / "s.tex"
     assert main(["table", "table9", "--out", str(standalone), "--standalone"]) == 0
     assert standalone.read_text().startswith("\\documentclass")
@@ -93,7 +95,7 @@ def test_table_compare(summary, tmp_path):
                 "--out",
                 "q.png",
             ],
-            "step1/predictions.npz does not exist",
+            "disjoint/mib holds no seed{seed}/ run directory",
         ),
     ],
 )
@@ -139,7 +141,7 @@ def test_qualitative_from_results(tmp_path, metrics_writer):
         tmp_path / "results", "digits", "5-5", "disjoint", "joint", 0, {c: 0.5 for c in range(11)}
     )
     for method, step in (("mib", 1), ("mib_ucd", 1), ("joint", 0)):
-        d = tmp_path / "results" / "digits" / "5-5" / "disjoint" / method / f"step{step}"
+        d = tmp_path / "results" / "digits" / "5-5" / "disjoint" / method / "seed42" / f"step{step}"
         d.mkdir(parents=True, exist_ok=True)
         np.savez(
             d / "predictions.npz",
