@@ -184,9 +184,15 @@ def test_one_summary_row_per_seed_and_step(seeded):
     df = collect(seeded)
     keys = list(df[["method", "seed", "step"]].itertuples(index=False, name=None))
     assert keys == [
-        ("mib", 1, 0), ("mib", 1, 1), ("mib", 2, 0), ("mib", 2, 1), ("mib", 3, 0), ("mib", 3, 1),
-        ("mib_ucd", 1, 0), ("mib_ucd", 1, 1),
-    ]  # fmt: skip
+        ("mib", 1, 0),
+        ("mib", 1, 1),
+        ("mib", 2, 0),
+        ("mib", 2, 1),
+        ("mib", 3, 0),
+        ("mib", 3, 1),
+        ("mib_ucd", 1, 0),
+        ("mib_ucd", 1, 1),
+    ]
 
 
 def test_cells_over_seeds(seeded):

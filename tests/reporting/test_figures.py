@@ -171,14 +171,17 @@ def test_curves_draw_a_band_over_seeds(tmp_path, metrics_writer):
     at step 0 on every seed); MiB+UCD one seed (no band); Joint over two seeds (70/74 %)."""
     root = tmp_path / "results"
     for seed, v in ((1, 0.60), (2, 0.62), (3, 0.64)):
-        metrics_writer(root, "digits", "5-5", "disjoint", "mib", 0, dict.fromkeys(range(6), 0.8),
-                       seed=seed)  # fmt: skip
-        metrics_writer(root, "digits", "5-5", "disjoint", "mib", 1, dict.fromkeys(range(11), v),
-                       seed=seed)  # fmt: skip
+        metrics_writer(
+            root, "digits", "5-5", "disjoint", "mib", 0, dict.fromkeys(range(6), 0.8), seed=seed
+        )
+        metrics_writer(
+            root, "digits", "5-5", "disjoint", "mib", 1, dict.fromkeys(range(11), v), seed=seed
+        )
     metrics_writer(root, "digits", "5-5", "disjoint", "mib_ucd", 1, dict.fromkeys(range(11), 0.5))
     for seed, v in ((1, 0.70), (2, 0.74)):
-        metrics_writer(root, "digits", "5-5", "disjoint", "joint", 0, dict.fromkeys(range(11), v),
-                       seed=seed)  # fmt: skip
+        metrics_writer(
+            root, "digits", "5-5", "disjoint", "joint", 0, dict.fromkeys(range(11), v), seed=seed
+        )
     df = collect(root)
     fig = plot_curves(df, Block("digits", "5-5", "disjoint", ()), ["mib", "mib_ucd", "joint"])
     ax = fig.axes[0]  # all classes
@@ -200,8 +203,9 @@ def test_curves_draw_a_band_over_seeds(tmp_path, metrics_writer):
 def test_figure11_band_over_seeds(tmp_path, metrics_writer):
     root = tmp_path / "results"
     for seed, v in ((1, 0.40), (2, 0.44)):
-        metrics_writer(root, "digits", "5-5", "disjoint", "mib-bs4", 1,
-                       dict.fromkeys(range(11), v), seed=seed)  # fmt: skip
+        metrics_writer(
+            root, "digits", "5-5", "disjoint", "mib-bs4", 1, dict.fromkeys(range(11), v), seed=seed
+        )
     fig = plot_figure(collect(root), get_spec("figure11", embedded=True))
     ax = fig.axes[0]
     (mib,) = ax.get_lines()

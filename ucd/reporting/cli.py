@@ -1,5 +1,6 @@
-"""`ucd report ...`: collect metrics, write tables (LaTeX/HTML/CSV), figures and
-qualitative maps. `register(subparsers)` plugs into ucd/cli.py; `main(argv)` runs alone."""
+"""`ucd report ...`: collect metrics, write tables (LaTeX/HTML/CSV), figures, qualitative
+maps and the verdicts on the paper's claims. `register(subparsers)` plugs into ucd/cli.py;
+`main(argv)` runs alone."""
 
 from __future__ import annotations
 
@@ -140,6 +141,26 @@ def _final_predictions(run_dir: Path, dataset: str, task: str, step: int | None)
     return run_dir / f"step{step}" / "predictions.npz"
 
 
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from ucd.reporting.claims import evaluate_claims, load_claims
+    from ucd.reporting.claims_report import claim_verdict, render_html, render_markdown
+
+    out = Path(args.out)
+    render = {".md": render_markdown, ".html": render_html, ".htm": render_html}
+    if out.suffix.lower() not in render:
+        raise ValueError(f"--out {out}: unknown format {out.suffix!r}; use .md or .html")
+    df = _summary(args.summary)
+    rule, claims = load_claims(args.claims) if args.claims else load_claims()
+    results = evaluate_claims(df, claims, embedded=args.embedded)
+    text = render[out.suffix.lower()](results, rule, df, args.summary, args.embedded)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    for r in results:
+        print(f"{r.claim.id}: {claim_verdict(r)}")
+    print(f"{len(results)} claim(s) -> {out}")
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from ucd.reporting.tables import available, required_runs
 
@@ -194,6 +215,13 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_qualitative)
+
+    p = sub.add_parser("claims", help="a verdict on each claim of the paper (claims.yaml)")
+    p.add_argument("--summary", required=True, help="summary CSV (`ucd report collect`)")
+    p.add_argument("--out", required=True, help="claims.md (Markdown) or claims.html")
+    p.add_argument("--embedded", action="store_true", help="paper benchmarks as digits tasks")
+    p.add_argument("--claims", help="claims file (default: ucd/reporting/claims.yaml)")
+    p.set_defaults(func=_cmd_claims)
 
     p = sub.add_parser("runs", help="the (dataset/task/setting/method) runs tables need")
     p.add_argument("ids", nargs="*", help="table/figure ids (default: all available)")
