@@ -172,7 +172,7 @@ def _seed_iou(rows: pd.DataFrame, classes: list[int]) -> pd.Series:
     if not cols or rows.empty:
         return pd.Series(dtype=float)
     per_row = 100.0 * rows[cols].astype(float).mean(axis=1, skipna=True)
-    return per_row.groupby(rows["seed"].to_numpy()).mean().dropna()
+    return per_row.groupby(rows["seed"].fillna(-1).to_numpy()).mean().dropna()
 
 
 def final_rows(df: pd.DataFrame, block: Block, method: str) -> pd.DataFrame:
@@ -187,8 +187,8 @@ def _seed_resources(runs: pd.DataFrame, seeds: pd.Series, key: str) -> pd.Series
     incremental steps (of step 0 for a single-step run such as Joint)."""
     column = "peak_gpu_mem_mb" if key == "memory" else "train_time_s"
     inc = runs[runs["step"] >= 1] if (runs["step"] >= 1).any() else runs
-    inc = inc[inc["seed"].isin(seeds)]
-    per_seed = inc.groupby(inc["seed"].to_numpy())[column]
+    inc = inc[inc["seed"].fillna(-1).isin(seeds.fillna(-1))]
+    per_seed = inc.groupby(inc["seed"].fillna(-1).to_numpy())[column]
     agg = per_seed.max() if key == "memory" else per_seed.sum(min_count=1)
     return agg.dropna() / (1024.0 if key == "memory" else 60.0)
 
