@@ -16,10 +16,13 @@ def write_metrics(
     method: str,
     step: int,
     iou: dict[int, float | None],
+    seed: int = 42,
     **extra: object,
 ) -> Path:
-    """Write results/{dataset}/{task}/{setting}/{method}/step{k}/metrics.json (fractions)."""
-    path = Path(root) / dataset / task / setting / method / f"step{step}" / "metrics.json"
+    """Write results/{dataset}/{task}/{setting}/{method}/seed{seed}/step{k}/metrics.json
+    (IoU as fractions)."""
+    run = Path(root) / dataset / task / setting / method / f"seed{seed}"
+    path = run / f"step{step}" / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "dataset": dataset,
@@ -27,7 +30,7 @@ def write_metrics(
         "setting": setting,
         "method": method,
         "step": step,
-        "seed": 42,
+        "seed": seed,
         "classes_seen": sorted(iou),
         "iou": {str(c): v for c, v in iou.items()},
         "background_iou": iou.get(0),

@@ -7,7 +7,16 @@ import math
 import pandas as pd
 import pytest
 
-from ucd.reporting.aggregate import cell_value, collect, read_summary, step_values
+from ucd.reporting.aggregate import (
+    cell_stats,
+    cell_value,
+    collect,
+    read_summary,
+    seed_stats,
+    seed_values,
+    step_stats,
+    step_values,
+)
 from ucd.reporting.tables import Block
 
 STEP0 = {0: 0.9, 1: 0.8, 2: 0.6, 3: 0.7, 4: None, 5: 0.5}
@@ -141,3 +150,94 @@ def test_empty_results_give_an_empty_summary(tmp_path):
     (tmp_path / "results").mkdir()
     df = collect(tmp_path / "results", out=tmp_path / "s.csv")
     assert df.empty and (tmp_path / "s.csv").is_file()
+
+
+# ----------------------------------------------------------------- seeds
+
+
+def test_seed_stats_by_hand():
+    st = seed_stats([60.0, 62.0, 64.0])
+    assert (st.mean, st.std, st.n) == (pytest.approx(62.0), pytest.approx(2.0), 3)
+    one = seed_stats([55.0, math.nan])  # a seed without a value is left out
+    assert one.mean == 55.0 and math.isnan(one.std) and one.n == 1
+    none = seed_stats([])
+    assert math.isnan(none.mean) and none.n == 0
+
+
+@pytest.fixture
+def seeded(tmp_path, metrics_writer):
+    """digits 5-5 disjoint, MiB with seeds 1-3 (old classes 60/62/64 %, new 30 %), MiB+UCD
+    with seed 1 only; the step 0 of each seed shared (old classes 80 %)."""
+    root = tmp_path / "results"
+    for seed, old in ((1, 0.60), (2, 0.62), (3, 0.64)):
+        for method in ("mib", "mib_ucd"):
+            if method == "mib_ucd" and seed > 1:
+                continue
+            step0 = {0: 0.9, **{c: 0.8 for c in range(1, 6)}}
+            metrics_writer(root, "digits", "5-5", "disjoint", method, 0, step0, seed=seed)
+            step1 = {0: 0.9, **{c: old for c in range(1, 6)}, **{c: 0.3 for c in range(6, 11)}}
+            metrics_writer(root, "digits", "5-5", "disjoint", method, 1, step1, seed=seed)
+    return root
+
+
+def test_one_summary_row_per_seed_and_step(seeded):
+    df = collect(seeded)
+    keys = list(df[["method", "seed", "step"]].itertuples(index=False, name=None))
+    assert keys == [
+        ("mib", 1, 0),
+        ("mib", 1, 1),
+        ("mib", 2, 0),
+        ("mib", 2, 1),
+        ("mib", 3, 0),
+        ("mib", 3, 1),
+        ("mib_ucd", 1, 0),
+        ("mib_ucd", 1, 1),
+    ]
+
+
+def test_cells_over_seeds(seeded):
+    df = collect(seeded)
+    old = cell_stats(df, B55, "mib", "old")
+    assert (old.mean, old.std, old.n) == (pytest.approx(62.0), pytest.approx(2.0), 3)
+    assert seed_values(df, B55, "mib", "old").to_dict() == pytest.approx(
+        {1: 60.0, 2: 62.0, 3: 64.0}
+    )
+    assert seed_values(df, B55, "mib", "old", step=0).to_dict() == pytest.approx(
+        {1: 80.0, 2: 80.0, 3: 80.0}
+    )
+    single = cell_stats(df, B55, "mib_ucd", "old")
+    assert single.mean == pytest.approx(60.0) and single.n == 1 and math.isnan(single.std)
+    (step0, at0), (step1, at1) = step_stats(df, B55, "mib", "old")
+    assert (step0, at0.mean, at0.std) == (0, pytest.approx(80.0), pytest.approx(0.0))
+    assert (step1, at1.mean, at1.std, at1.n) == (1, pytest.approx(62.0), pytest.approx(2.0), 3)
+    # time: seconds of the incremental step, per seed, in minutes
+    time = cell_stats(df, B55, "mib", "time")
+    assert (time.mean, time.n) == (pytest.approx(1.0), 3)
+
+
+def test_a_seed_that_disagrees_with_its_path_is_refused(tmp_path, metrics_writer):
+    root = tmp_path / "r"
+    path = metrics_writer(root, "digits", "5-5", "disjoint", "mib", 1, {0: 1.0}, seed=43)
+    path.write_text(path.read_text().replace('"seed": 43', '"seed": 7'))
+    with pytest.raises(ValueError, match=r"seed43/step1/metrics.json: the file says seed 7"):
+        collect(root)
+
+
+def test_shared_trainings_and_old_paths_are_left_out(tmp_path, metrics_writer):
+    root = tmp_path / "r"
+    metrics_writer(root, "digits", "5-5", "disjoint", "mib", 0, {0: 1.0}, seed=3)
+    shared = root / "digits" / "_shared" / "base" / "seed3" / "step0"
+    shared.mkdir(parents=True)
+    (shared / "metrics.json").write_text("{}")  # would fail to read if collected
+    old = root / "digits" / "5-5" / "disjoint" / "ft" / "step0"
+    old.mkdir(parents=True)
+    (old / "metrics.json").write_text("{}")
+    with pytest.warns(UserWarning, match="1 metrics file.*without seed.*ft/step0/metrics.json"):
+        df = collect(root)
+    assert df[["method", "seed"]].values.tolist() == [["mib", 3]]
+    bad = root / "digits" / "5-5" / "disjoint" / "ucd" / "seedX" / "step0"
+    bad.mkdir(parents=True)
+    (bad / "metrics.json").write_text('{"iou": {}, "classes_seen": []}')
+    with pytest.raises(ValueError, match=r"expected .*/seed\{seed\}/step\{k\}/metrics.json"):
+        with pytest.warns(UserWarning):
+            collect(root)

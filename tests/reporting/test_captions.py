@@ -42,5 +42,6 @@ def test_benchmark_captions_and_workflow_description():
     w = NS(wildcards=NS(dataset="voc", task="15-1", setting="disjoint"))
     assert "voc 15-1" in render("curves.rst", w)
     assert "Figs. 6-9" in render("qualitative.rst", w)
+    assert "does not hold" in render("claims.rst", NS())
     assert "digits" in render("workflow.rst", NS(config={"report": {"embedded": True}}))
     assert "digits" not in render("workflow.rst", NS(config={"report": {}}))

@@ -38,8 +38,10 @@ def test_table_formats(summary, tmp_path):
     assert r"\begin{tabular}" in text and r"\textbf{60.0}" in text and "--" in text
     assert "<b>60.0</b>" in html.read_text()
     lines = csv.read_text().splitlines()
-    assert lines[0].startswith("method,digits/5-5/disjoint/old")
-    assert lines[3].startswith("0.01,60.0,60.0,60.0,,,")  # MiB+UCD; 8-2 not run
+    head = "method,digits/5-5/disjoint/old,digits/5-5/disjoint/old/std,digits/5-5/disjoint/old/n"
+    assert lines[0].startswith(head)
+    # MiB+UCD: one seed (no std), 8-2 not run (no mean, no std, n 0)
+    assert lines[3].startswith("0.01,60.0,,1,60.0,,1,60.0,,1,,,0,")
     standalone = tmp_path / "s.tex"
     assert main(["table", "table9", "--out", str(standalone), "--standalone"]) == 0
     assert standalone.read_text().startswith("\\documentclass")
@@ -93,7 +95,7 @@ def test_table_compare(summary, tmp_path):
                 "--out",
                 "q.png",
             ],
-            "step1/predictions.npz does not exist",
+            "disjoint/mib holds no seed{seed}/ run directory",
         ),
     ],
 )
@@ -139,7 +141,7 @@ def test_qualitative_from_results(tmp_path, metrics_writer):
         tmp_path / "results", "digits", "5-5", "disjoint", "joint", 0, {c: 0.5 for c in range(11)}
     )
     for method, step in (("mib", 1), ("mib_ucd", 1), ("joint", 0)):
-        d = tmp_path / "results" / "digits" / "5-5" / "disjoint" / method / f"step{step}"
+        d = tmp_path / "results" / "digits" / "5-5" / "disjoint" / method / "seed42" / f"step{step}"
         d.mkdir(parents=True, exist_ok=True)
         np.savez(
             d / "predictions.npz",
@@ -187,3 +189,34 @@ def test_registers_under_the_top_level_cli(tmp_path):
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["report", "runs", "figure11"])
     assert args.func(args) == 0
+
+
+def test_claims_markdown_and_html(tmp_path, metrics_writer, capsys):
+    """MiB+UCD above MiB by 10 points on two seeds; everything else not run."""
+    root = tmp_path / "results"
+    for seed in (1, 2):
+        for method, v in (("mib", 0.5), ("mib_ucd", 0.6)):
+            iou = {c: v + 0.01 * seed for c in range(11)}
+            metrics_writer(root, "digits", "5-5", "disjoint", method, 1, iou, seed=seed)
+    summary = tmp_path / "summary.csv"
+    assert main(["collect", "--results", str(root), "--out", str(summary)]) == 0
+    md, html = tmp_path / "out" / "claims.md", tmp_path / "out" / "claims.html"
+    for out in (md, html):
+        argv = ["claims", "--summary", str(summary), "--out", str(out), "--embedded"]
+        assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mib_ucd_beats_mib: holds" in printed and "ft_forgets: not evaluated" in printed
+    text = md.read_text()
+    assert "| `mib_ucd_beats_mib`: " in text and "| **holds** |" in text
+    row = (
+        "| digits/5-5/disjoint | MiB+UCD - MiB, all | 61.5 ± 0.7 | 51.5 ± 0.7 | +10.0 | 0.0 | 2 "
+        "| holds |"
+    )
+    assert row in text
+    assert "**not evaluated (missing: ft on any benchmark)**" in text
+    assert "mean(d) > spread" in text  # the rule, as written in claims.yaml
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "MiB+UCD - MiB, all" in page
+    assert '<b style="color:#1a7f37">holds</b>' in page
+    assert main(["claims", "--summary", str(summary), "--out", "c.txt"]) == 2
+    assert "unknown format '.txt'; use .md or .html" in capsys.readouterr().err

@@ -152,3 +152,63 @@ def test_load_predictions_errors(tmp_path):
     )
     with pytest.raises(ValueError, match="'label' has shape \\(1, 4, 5\\), expected \\(1, 4, 4\\)"):
         load_predictions(tmp_path / "s.npz")
+
+
+def _band(ax, color):
+    """(x, lower, upper) of the fill_between band drawn in `color`."""
+    from matplotlib.colors import to_rgba
+
+    (band,) = [c for c in ax.collections if tuple(c.get_facecolor()[0][:3]) == to_rgba(color)[:3]]
+    verts = band.get_paths()[0].vertices
+    xs = sorted({float(x) for x, _ in verts})
+    lower = [min(y for x, y in verts if x == v) for v in xs]
+    upper = [max(y for x, y in verts if x == v) for v in xs]
+    return xs, lower, upper
+
+
+def test_curves_draw_a_band_over_seeds(tmp_path, metrics_writer):
+    """digits 5-5 disjoint: MiB over seeds 1-3 (all classes at 60/62/64 % after step 1, 80 %
+    at step 0 on every seed); MiB+UCD one seed (no band); Joint over two seeds (70/74 %)."""
+    root = tmp_path / "results"
+    for seed, v in ((1, 0.60), (2, 0.62), (3, 0.64)):
+        metrics_writer(
+            root, "digits", "5-5", "disjoint", "mib", 0, dict.fromkeys(range(6), 0.8), seed=seed
+        )
+        metrics_writer(
+            root, "digits", "5-5", "disjoint", "mib", 1, dict.fromkeys(range(11), v), seed=seed
+        )
+    metrics_writer(root, "digits", "5-5", "disjoint", "mib_ucd", 1, dict.fromkeys(range(11), 0.5))
+    for seed, v in ((1, 0.70), (2, 0.74)):
+        metrics_writer(
+            root, "digits", "5-5", "disjoint", "joint", 0, dict.fromkeys(range(11), v), seed=seed
+        )
+    df = collect(root)
+    fig = plot_curves(df, Block("digits", "5-5", "disjoint", ()), ["mib", "mib_ucd", "joint"])
+    ax = fig.axes[0]  # all classes
+    (mib,) = [ln for ln in ax.get_lines() if ln.get_label() == "MiB"]
+    assert list(mib.get_ydata()) == pytest.approx([80.0, 62.0])
+    xs, lower, upper = _band(ax, mib.get_color())
+    assert xs == [0.0, 1.0]
+    assert lower == pytest.approx([80.0, 60.0]) and upper == pytest.approx([80.0, 64.0])
+    (ucd,) = [ln for ln in ax.get_lines() if ln.get_label() == "MiB+UCD"]
+    with pytest.raises(ValueError):  # one seed: no band of its colour
+        _band(ax, ucd.get_color())
+    (joint,) = [ln for ln in ax.get_lines() if ln.get_label() == "Joint"]
+    assert joint.get_ydata()[0] == pytest.approx(72.0)
+    (span,) = ax.patches  # Joint's band: mean ± std of 70 and 74
+    ys = span.get_path().transformed(span.get_patch_transform()).vertices[:, 1]
+    assert (min(ys), max(ys)) == pytest.approx((72.0 - 2 * 2**0.5, 72.0 + 2 * 2**0.5))
+
+
+def test_figure11_band_over_seeds(tmp_path, metrics_writer):
+    root = tmp_path / "results"
+    for seed, v in ((1, 0.40), (2, 0.44)):
+        metrics_writer(
+            root, "digits", "5-5", "disjoint", "mib-bs4", 1, dict.fromkeys(range(11), v), seed=seed
+        )
+    fig = plot_figure(collect(root), get_spec("figure11", embedded=True))
+    ax = fig.axes[0]
+    (mib,) = ax.get_lines()
+    assert list(mib.get_xdata()) == [4] and list(mib.get_ydata()) == pytest.approx([42.0])
+    xs, lower, upper = _band(ax, mib.get_color())
+    assert xs == [4.0] and lower == pytest.approx([42.0 - 8**0.5]) and upper[0] > 42.0

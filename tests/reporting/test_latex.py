@@ -13,7 +13,7 @@ import pytest
 
 from ucd.data.tasks import get_task
 from ucd.reporting.aggregate import collect
-from ucd.reporting.grid import build_table, select_best, signed_difference
+from ucd.reporting.grid import build_table, select_best, signed_difference, table_frame
 from ucd.reporting.html import render_html
 from ucd.reporting.latex import escape, render_latex, standalone_document
 from ucd.reporting.tables import get_spec, load_tables
@@ -72,7 +72,7 @@ def test_signed_difference():
     assert signed_difference(42.125, 40.0, 2) == "+2.12"  # 42.12 printed (banker's: 42.12)
 
 
-def _uniform(root, writer, benchmark, method, value):
+def _uniform(root, writer, benchmark, method, value, seed=42):
     """The last step of a run where every seen class has IoU `value`."""
     dataset, task, setting = benchmark.split("/")
     t = get_task(dataset, task)
@@ -85,6 +85,7 @@ def _uniform(root, writer, benchmark, method, value):
         method,
         t.n_steps - 1,
         {c: value for c in seen},
+        seed=seed,
         peak_gpu_mem_mb=1536.0,
         train_time_s=90.0,
     )
@@ -139,6 +140,34 @@ def test_table5_marks_and_missing_cells(table5_summary):
     assert "1-13 & 14-19 & mIoU" in tex
 
 
+@pytest.fixture
+def seeded_summary(tmp_path, metrics_writer):
+    """cityscapes 13-6: MiB at 60/62/64 % (3 seeds), MiB+UCD at 61 % (1 seed), PLOP at
+    62.5/63.5 % (2 seeds: mean 63.0 above MiB's 62.0, bold by the mean)."""
+    root = tmp_path / "results"
+    runs = {"mib": (0.60, 0.62, 0.64), "mib_ucd": (0.61,), "plop": (0.625, 0.635)}
+    for method, values in runs.items():
+        for seed, v in enumerate(values, start=1):
+            _uniform(root, metrics_writer, "cityscapes/13-6/overlapped", method, v, seed=seed)
+    return collect(root)
+
+
+def test_cells_over_seeds_print_mean_and_std(seeded_summary):
+    data = build_table(get_spec("table5"), seeded_summary)
+    tex = render_latex(data)
+    assert _row(tex, "MiB")[1:4] == [r"\underline{62.0}{\scriptsize$\pm$2.0}"] * 3
+    assert _row(tex, "MiB+UCD")[1:4] == ["61.0"] * 3  # one seed: the plain mean
+    assert _row(tex, "PLOP")[1:4] == [r"\textbf{63.0}{\scriptsize$\pm$0.7}"] * 3
+    html = render_html(data)
+    assert '<td><u>62.0</u><span class="pm">±2.0</span></td>' in html
+    assert "<td>61.0</td>" in html and "over 1 to 3 seeds" in html
+    frame = table_frame(data)
+    col = "cityscapes/13-6/overlapped/old"
+    assert frame.loc["MiB", [col, f"{col}/std", f"{col}/n"]].tolist() == [62.0, 2.0, 3]
+    assert frame.loc["MiB+UCD", f"{col}/n"] == 1 and math.isnan(frame.loc["MiB+UCD", f"{col}/std"])
+    assert frame.loc["FT", f"{col}/n"] == 0 and math.isnan(frame.loc["FT", col])
+
+
 def test_compare_variant_shows_paper_and_difference(table5_summary):
     tex = render_latex(build_table(get_spec("table5"), table5_summary, compare=True))
     cells = _row(tex, "MiB+UCD")
@@ -189,8 +218,8 @@ def test_escape():
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
-def test_every_table_compiles(tmp_path, table5_summary):
-    tables = []
+def test_every_table_compiles(tmp_path, table5_summary, seeded_summary):
+    tables = [render_latex(build_table(get_spec("table5"), seeded_summary, compare=True))]
     for table_id in [t for t in load_tables() if t.startswith("table")]:
         for compare in (False, True):
             tables.append(

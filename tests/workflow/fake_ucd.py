@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         _write(_opt(argv, "--predictions"))
     elif cmd == ["report", "collect"]:
         _write(_opt(argv, "--out"), "dataset,task,setting,method,step\n")
-    elif cmd == ["report", "table"]:
+    elif cmd in (["report", "table"], ["report", "claims"]):
         _need(_opt(argv, "--summary"))
         _write(_opt(argv, "--out"))
     elif argv[0] == "report":

@@ -44,6 +44,7 @@ def test_job_counts_per_rule(jobs):
     assert counts["step0_from_shared"] == len(SHARING) * len(BENCHES)
     assert counts["split"] == len(BENCHES)
     assert counts["generate_data"] == counts["summary"] == counts["table"] == 1
+    assert counts["claims"] == 1
     assert counts["final"] == len(SHARING + ["joint"]) * len(BENCHES)
     assert counts["curves"] == counts["qualitative"] == len(BENCHES)
 
@@ -103,6 +104,19 @@ def test_tables_need_every_step_metrics(jobs):
     assert not any("/joint/step1" in p for p in summary.input)
     (table,) = by_rule(jobs, "table")
     assert sorted(table.input) == sorted(summary.input)  # Table 1 shows every cell of the grid
+
+
+def test_claims_are_judged_on_the_summary(jobs):
+    (claims,) = by_rule(jobs, "claims")
+    assert claims.input == ["results/summary.csv"]
+    assert sorted(claims.output) == ["results/claims.html", "results/claims.md"]
+    # config.yaml reports on the embedded benchmark: the paper's benchmarks mapped onto digits
+    for out in ("md", "html"):
+        call = f"report claims --embedded --summary results/summary.csv --out results/claims.{out}"
+        assert call in claims.shell
+    (table,) = by_rule(jobs, "table")
+    assert "results/tables/table1.csv" in table.output  # mean, std, n of every cell
+    assert "--out results/tables/table1.csv" in table.shell
 
 
 def test_partial_target_runs_only_its_benchmark(chain):

@@ -81,3 +81,10 @@ def test_a_step0_setting_redoes_the_shared_step0_and_everything_after(done):
     # the data and splits do not depend on the learning rate, nor step 1's run config
     assert not {r for r, _, _ in redo} & {"generate_data", "split"}
     assert ("run_config", "ft", "1") not in redo
+
+
+def test_snakemake_report_shows_the_claims(done):
+    proc = snakemake(done, "--report", "report.html", "--configfile", str(done / "tiny.yaml"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    page = (done / "report.html").read_text()
+    assert "Claims of the paper" in page and "claims.html" in page

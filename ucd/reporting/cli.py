@@ -1,5 +1,6 @@
-"""`ucd report ...`: collect metrics, write tables (LaTeX/HTML/CSV), figures and
-qualitative maps. `register(subparsers)` plugs into ucd/cli.py; `main(argv)` runs alone."""
+"""`ucd report ...`: collect metrics, write tables (LaTeX/HTML/CSV), figures, qualitative
+maps and the verdicts on the paper's claims. `register(subparsers)` plugs into ucd/cli.py;
+`main(argv)` runs alone."""
 
 from __future__ import annotations
 
@@ -99,7 +100,9 @@ def _cmd_qualitative(args: argparse.Namespace) -> int:
             raise ValueError("give --methods (with --results) or --predictions NAME=PATH ...")
         root = Path(args.results) / dataset / task / setting
         preds = {
-            display_name(m): _final_predictions(root / m, dataset, task, args.step)
+            display_name(m): _final_predictions(
+                _seed_dir(root / m, args.seed), dataset, task, args.step
+            )
             for m in args.methods
         }
     fig = plot_qualitative(
@@ -110,20 +113,52 @@ def _cmd_qualitative(args: argparse.Namespace) -> int:
     return 0
 
 
-def _final_predictions(method_dir: Path, dataset: str, task: str, step: int | None) -> Path:
-    """predictions.npz of `step`, by default of the last step (step 0 for a single-step run
-    such as Joint, whose step 0 already saw every class)."""
+def _seed_dir(method_dir: Path, seed: int | None) -> Path:
+    """A run's seed{seed}/ directory; by default the lowest seed it has."""
+    if seed is not None:
+        return method_dir / f"seed{seed}"
+    seeds = sorted(
+        int(d.name[4:]) for d in method_dir.glob("seed*") if d.name[4:].isdigit() and d.is_dir()
+    )
+    if not seeds:
+        raise FileNotFoundError(f"{method_dir} holds no seed{{seed}}/ run directory")
+    return method_dir / f"seed{seeds[0]}"
+
+
+def _final_predictions(run_dir: Path, dataset: str, task: str, step: int | None) -> Path:
+    """predictions.npz of `step` of one seed's run, by default of the last step (step 0 for a
+    single-step run such as Joint, whose step 0 already saw every class)."""
     from ucd.reporting.tables import task_steps
 
     if step is None:
         steps = task_steps(dataset, task)
         step = len(steps) - 1
-        metrics = method_dir / "step0" / "metrics.json"
-        if not (method_dir / f"step{step}").exists() and metrics.is_file():
+        metrics = run_dir / "step0" / "metrics.json"
+        if not (run_dir / f"step{step}").exists() and metrics.is_file():
             seen = json.loads(metrics.read_text(encoding="utf-8")).get("classes_seen", [])
             if len(seen) == sum(len(s) for s in steps):
                 step = 0
-    return method_dir / f"step{step}" / "predictions.npz"
+    return run_dir / f"step{step}" / "predictions.npz"
+
+
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from ucd.reporting.claims import evaluate_claims, load_claims
+    from ucd.reporting.claims_report import claim_verdict, render_html, render_markdown
+
+    out = Path(args.out)
+    render = {".md": render_markdown, ".html": render_html, ".htm": render_html}
+    if out.suffix.lower() not in render:
+        raise ValueError(f"--out {out}: unknown format {out.suffix!r}; use .md or .html")
+    df = _summary(args.summary)
+    rule, claims = load_claims(args.claims) if args.claims else load_claims()
+    results = evaluate_claims(df, claims, embedded=args.embedded)
+    text = render[out.suffix.lower()](results, rule, df, args.summary, args.embedded)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    for r in results:
+        print(f"{r.claim.id}: {claim_verdict(r)}")
+    print(f"{len(results)} claim(s) -> {out}")
+    return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -170,13 +205,23 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", required=True, help="dataset/task/setting")
     p.add_argument("--predictions", nargs="+", metavar="NAME=PATH", help="predictions.npz files")
     p.add_argument("--results", default="results", help="with --methods: results directory")
-    p.add_argument("--methods", nargs="+", help="read RESULTS/.../METHOD/stepK/predictions.npz")
+    p.add_argument(
+        "--methods", nargs="+", help="read RESULTS/.../METHOD/seedS/stepK/predictions.npz"
+    )
+    p.add_argument("--seed", type=int, help="seed of the runs shown (default: each run's lowest)")
     p.add_argument("--step", type=int, help="step of the predictions (default: the last)")
     p.add_argument("--ids", nargs="+", help="image ids to show (default: the first --n)")
     p.add_argument("--n", type=int, default=4, help="number of images (default: 4)")
     p.add_argument("--title")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_qualitative)
+
+    p = sub.add_parser("claims", help="a verdict on each claim of the paper (claims.yaml)")
+    p.add_argument("--summary", required=True, help="summary CSV (`ucd report collect`)")
+    p.add_argument("--out", required=True, help="claims.md (Markdown) or claims.html")
+    p.add_argument("--embedded", action="store_true", help="paper benchmarks as digits tasks")
+    p.add_argument("--claims", help="claims file (default: ucd/reporting/claims.yaml)")
+    p.set_defaults(func=_cmd_claims)
 
     p = sub.add_parser("runs", help="the (dataset/task/setting/method) runs tables need")
     p.add_argument("ids", nargs="*", help="table/figure ids (default: all available)")

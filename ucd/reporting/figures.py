@@ -1,18 +1,19 @@
 """Figures with matplotlib (Agg): Fig. 10 (mIoU after every step per temperature),
-Fig. 11 (mIoU against batch size) and per-step curves of any benchmark."""
+Fig. 11 (mIoU against batch size) and per-step curves of any benchmark. Lines are means
+over seeds, with a mean ± std band where a point has several seeds."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ucd.reporting.aggregate import cell_value, step_values  # noqa: E402
+from ucd.reporting.aggregate import Stats, cell_stats, step_stats  # noqa: E402
 from ucd.reporting.tables import (  # noqa: E402
     Block,
     FigureSpec,
@@ -85,14 +86,9 @@ def plot_steps(
     for ax, metric in zip(axes[0], metrics):
         for idx, (method, label) in enumerate(methods):
             if n_steps > 1 and _is_single_step(df, block, method):
-                value = cell_value(df, block, method, metric)
-                if not math.isnan(value):
-                    ax.axhline(value, ls="--", color="gray", lw=1, label=label)
-                    any_data = True
+                any_data |= _plot_level(ax, cell_stats(df, block, method, metric), label)
                 continue
-            points = [
-                (s, v) for s, v in step_values(df, block, method, metric) if not math.isnan(v)
-            ]
+            points = [(s, st) for s, st in step_stats(df, block, method, metric) if st.n > 0]
             if not points:
                 continue
             any_data = True
@@ -123,12 +119,26 @@ def _is_single_step(df: pd.DataFrame, block: Block, method: str) -> bool:
     return bool((df.loc[sel, "n_classes_seen"] == n_all).any())
 
 
-def _plot_line(ax, points: list[tuple[float, float]], idx: int, n: int, label: str) -> None:
-    """One method's line, in the marker and colour that method keeps in every figure."""
-    xs, ys = zip(*points)
-    ax.plot(
-        xs, ys, marker=MARKERS[idx % len(MARKERS)], ms=5, lw=1.6, label=label, color=_color(idx, n)
-    )
+def _plot_level(ax, st: Stats, label: str) -> bool:
+    """A single-step run (Joint) as a dashed level, with its band; False when not run."""
+    if st.n == 0:
+        return False
+    ax.axhline(st.mean, ls="--", color="gray", lw=1, label=label)
+    if st.n >= 2:
+        ax.axhspan(st.mean - st.std, st.mean + st.std, color="gray", alpha=0.15, lw=0)
+    return True
+
+
+def _plot_line(ax, points: list[tuple[float, Stats]], idx: int, n: int, label: str) -> None:
+    """One method's mean line, in the marker and colour that method keeps in every figure,
+    and a mean ± std band over the points that have several seeds."""
+    xs = [x for x, _ in points]
+    means = np.array([st.mean for _, st in points])
+    color = _color(idx, n)
+    ax.plot(xs, means, marker=MARKERS[idx % len(MARKERS)], ms=5, lw=1.6, label=label, color=color)
+    stds = np.array([st.std if st.n >= 2 else np.nan for _, st in points])
+    if not np.isnan(stds).all():
+        ax.fill_between(xs, means - stds, means + stds, color=color, alpha=0.2, lw=0)
 
 
 def plot_batch_size(df: pd.DataFrame, spec: FigureSpec) -> plt.Figure:
@@ -139,9 +149,9 @@ def plot_batch_size(df: pd.DataFrame, spec: FigureSpec) -> plt.Figure:
         points = []
         for b in spec.batch_sizes:
             variant = row.method if b == spec.default_batch_size else f"{row.method}-bs{b}"
-            v = cell_value(df, spec.block, variant, spec.metric)
-            if not math.isnan(v):
-                points.append((b, v))
+            st = cell_stats(df, spec.block, variant, spec.metric)
+            if st.n > 0:
+                points.append((b, st))
         if points:
             any_data = True
             _plot_line(ax, points, idx, len(spec.rows), row.name)

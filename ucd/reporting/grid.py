@@ -1,5 +1,6 @@
 """A table's content before rendering: columns with their header levels, our
-values, the paper's values, and the bold/underline selection."""
+values over seeds (mean, std, n), the paper's values, and the bold/underline selection
+(by the mean)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ucd.reporting.aggregate import cell_value
+from ucd.reporting.aggregate import cell_stats
 from ucd.reporting.reference import RefCell, reference_value
 from ucd.reporting.tables import Block, TableSpec, column_label, settings
 
@@ -30,15 +31,17 @@ class Column:
 
 @dataclass
 class TableData:
-    """Everything a renderer needs; values are NaN where a run is missing."""
+    """Everything a renderer needs; values are NaN (n 0) where a run is missing."""
 
     spec: TableSpec
     lead_columns: list[Column]  # check-mark columns (Table 7), before the values
     columns: list[Column]
-    values: np.ndarray  # (rows, value columns), our numbers
+    values: np.ndarray  # (rows, value columns), our numbers: mean over seeds
     reference: list[list[RefCell]] | None  # the paper's, when comparing
     bold: np.ndarray
     underline: np.ndarray
+    std: np.ndarray  # sample std over seeds (NaN below two seeds)
+    n: np.ndarray  # seeds per cell
 
     @property
     def header_levels(self) -> int:
@@ -118,7 +121,8 @@ def build_table(
 ) -> TableData:
     """Fill a table from the summary (None or empty: every cell missing)."""
     lead, cols = build_columns(spec)
-    values = np.full((len(spec.rows), len(cols)), math.nan)
+    shape = (len(spec.rows), len(cols))
+    values, std, n = np.full(shape, math.nan), np.full(shape, math.nan), np.zeros(shape, int)
     if summary is not None and not summary.empty:
         keys = ["dataset", "task", "setting", "method"]
         runs = {k: g for k, g in summary.groupby(keys, sort=False)}  # one filter, not one per cell
@@ -126,7 +130,8 @@ def build_table(
             for j, c in enumerate(cols):
                 key = (c.block.dataset, c.block.task, c.block.setting, row.method)
                 if key in runs:
-                    values[i, j] = cell_value(runs[key], c.block, row.method, c.key)
+                    st = cell_stats(runs[key], c.block, row.method, c.key)
+                    values[i, j], std[i, j], n[i, j] = st.mean, st.std, st.n
     reference = None
     if compare:
         reference = [
@@ -141,7 +146,7 @@ def build_table(
         bold=spec.bold,
         underline=spec.underline,
     )
-    return TableData(spec, lead, cols, values, reference, bold, under)
+    return TableData(spec, lead, cols, values, reference, bold, under, std, n)
 
 
 def format_number(value: float | None, decimals: int, missing: str = "-") -> str:
@@ -151,6 +156,13 @@ def format_number(value: float | None, decimals: int, missing: str = "-") -> str
     return f"{value:.{decimals}f}"
 
 
+def spread_text(data: TableData, i: int, j: int) -> str | None:
+    """The std over seeds as printed beside the mean ("0.4"), None for fewer than two seeds."""
+    if data.n[i, j] < 2 or math.isnan(data.std[i, j]):
+        return None
+    return format_number(float(data.std[i, j]), data.columns[j].decimals)
+
+
 def signed_difference(ours: float, paper: float, decimals: int) -> str:
     """ours - paper of the printed (rounded) numbers, with its sign: "+0.6", "-1.2", "+0.0"."""
     diff = round(round(ours, decimals) - round(paper, decimals), decimals)
@@ -158,10 +170,14 @@ def signed_difference(ours: float, paper: float, decimals: int) -> str:
 
 
 def table_frame(data: TableData) -> pd.DataFrame:
-    """Our numbers as printed (rounded) in a DataFrame (rows: display names; columns:
-    benchmark/key)."""
-    cols = [f"{c.block.benchmark}/{c.key}" for c in data.columns]
-    rounded = np.column_stack(
-        [np.round(data.values[:, j], c.decimals) for j, c in enumerate(data.columns)]
-    )
-    return pd.DataFrame(rounded, index=[r.name for r in data.spec.rows], columns=cols)
+    """Our numbers as printed (rounded) in a DataFrame (rows: display names); per value column
+    `benchmark/key` (mean over seeds), `benchmark/key/std` (empty below two seeds) and
+    `benchmark/key/n` (seeds)."""
+    frame = {}
+    for j, c in enumerate(data.columns):
+        name = f"{c.block.benchmark}/{c.key}"
+        std = np.where(data.n[:, j] >= 2, data.std[:, j], math.nan)
+        frame[name] = np.round(data.values[:, j], c.decimals)
+        frame[f"{name}/std"] = np.round(std, c.decimals)
+        frame[f"{name}/n"] = data.n[:, j].astype(int)
+    return pd.DataFrame(frame, index=[r.name for r in data.spec.rows])

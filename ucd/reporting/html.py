@@ -1,12 +1,19 @@
 """HTML rendering of a TableData (self-contained page), for `snakemake --report`
-and for reading tables without LaTeX; same content and marks as the LaTeX."""
+and for reading tables without LaTeX; same content (mean, small ±std over seeds) and
+marks as the LaTeX."""
 
 from __future__ import annotations
 
 import html
 import math
 
-from ucd.reporting.grid import Column, TableData, format_number, signed_difference
+from ucd.reporting.grid import (
+    Column,
+    TableData,
+    format_number,
+    signed_difference,
+    spread_text,
+)
 
 STYLE = """
 body { font-family: sans-serif; font-size: 13px; }
@@ -20,6 +27,7 @@ th.group { border-bottom: 1px solid #888; }
 tr.part td { border-top: 1px solid black; }
 tbody tr:last-child td { border-bottom: 2px solid black; }
 .ref { color: #666; font-size: 85%; }
+.pm { font-size: 75%; }
 """
 
 
@@ -50,6 +58,9 @@ def _cell(data: TableData, i: int, j: int) -> str:
         text = f"<b>{text}</b>"
     elif data.underline[i, j]:
         text = f"<u>{text}</u>"
+    spread = spread_text(data, i, j)
+    if spread is not None:
+        text += f'<span class="pm">±{spread}</span>'
     if data.reference is not None and data.reference[i][j].value is not None:
         ref = data.reference[i][j].value
         paper = format_number(ref, col.decimals)
@@ -78,6 +89,10 @@ def render_html(data: TableData, *, title: str | None = None) -> str:
     caption = html.escape(spec.caption)
     if data.reference is not None:
         caption += " In parentheses: the paper's number and our difference to it."
+    if (data.n >= 2).any():
+        lo, hi = int(data.n[data.n > 0].min()), int(data.n.max())
+        seeds = str(hi) if lo == hi else f"{lo} to {hi}"
+        caption += f" Mean ± sample standard deviation over {seeds} seeds."
     name = html.escape(title or spec.id)
     return "\n".join(
         [

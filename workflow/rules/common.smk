@@ -153,9 +153,10 @@ def table_outputs(item: str) -> list[str]:
 
 def report_targets() -> list[str]:
     """Everything all_tables builds: every run of the grid (`final`), the summary, the
-    configured tables and figures, per-step curves and qualitative maps of every benchmark.
+    verdicts on the paper's claims, the configured tables and figures, per-step curves and
+    qualitative maps of every benchmark.
     """
-    out = [*PLAN.finals(), f"{RESULTS}/summary.csv"]
+    out = [*PLAN.finals(), f"{RESULTS}/summary.csv", f"{RESULTS}/claims.md"]
     for item in config["report"]["tables"]:
         out += table_outputs(item)
     benches = list(dict.fromkeys(c[:3] for c in PLAN.cells))

@@ -1,6 +1,7 @@
-# Reporting: the summary CSV, the paper's tables (LaTeX + HTML) and figures, per-step curves
-# and qualitative maps, from the runs of the grid (cells not run show a dash). A table or
-# figure reads only its own cells, so `snakemake table1` runs only what Table 1 shows.
+# Reporting: the summary CSV, the paper's tables (LaTeX + HTML + CSV of mean, std, n over
+# seeds) and figures, per-step curves, qualitative maps and the verdict on each claim of the
+# paper, from the runs of the grid (cells not run show a dash). A table or figure reads only
+# its own cells, so `snakemake table1` runs only what Table 1 shows.
 
 
 localrules:
@@ -10,6 +11,7 @@ localrules:
     figure,
     curves,
     qualitative,
+    claims,
 
 
 rule summary:
@@ -36,6 +38,7 @@ rule table:
         lambda w: PLAN.metrics(table_cells(w.table)),
     output:
         csv=f"{RESULTS}/tables/{{table}}.summary.csv",
+        values=f"{RESULTS}/tables/{{table}}.csv",
         tex=f"{RESULTS}/tables/{{table}}.tex",
         html=report(
             f"{RESULTS}/tables/{{table}}.html",
@@ -62,7 +65,9 @@ rule table:
         " && {params.ucd} report table {wildcards.table} {params.embedded}"
         " --summary {output.csv} --out {output.tex}"
         " && {params.ucd} report table {wildcards.table} {params.embedded}"
-        " --summary {output.csv} --out {output.html}) > {log} 2>&1"
+        " --summary {output.csv} --out {output.html}"
+        " && {params.ucd} report table {wildcards.table} {params.embedded}"
+        " --summary {output.csv} --out {output.values}) > {log} 2>&1"
 
 
 rule table_compare:
@@ -179,3 +184,30 @@ rule qualitative:
         "{params.ucd} report qualitative"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
         " --predictions {params.predictions} --out {output.pdf} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        summary=f"{RESULTS}/summary.csv",
+    output:
+        md=f"{RESULTS}/claims.md",
+        html=report(
+            f"{RESULTS}/claims.html",
+            caption="../report/claims.rst",
+            category="Claims of the paper",
+        ),
+    log:
+        f"{RESULTS}/logs/claims.log",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    params:
+        ucd=config["ucd_command"],
+        embedded="--embedded" if EMBEDDED else "",
+    shell:
+        "({params.ucd} report claims {params.embedded} --summary {input.summary}"
+        " --out {output.md}"
+        " && {params.ucd} report claims {params.embedded} --summary {input.summary}"
+        " --out {output.html}) > {log} 2>&1"
