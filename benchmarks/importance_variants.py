@@ -1,11 +1,12 @@
 """Correlation of PI's and RW's importance computed as here (``ours``) and as MiB's code
-(``mib``) on one shared training trajectory (docs/deviations.md, "PI / RW importance").
+(``mib``) on one shared training trajectory (docs/deviations.md, "PI and RW importance").
 
 A small ResNet-style classifier is trained on scikit-learn's 8 x 8 digits with the protocol's
 optimiser (SGD, momentum 0.9, Nesterov, weight decay 1e-4) and minibatch noise; both variants
 see the same gradients and parameters, so they differ only in how the path integral pairs
-gradients with displacements. Prints, per parameter tensor, the Pearson correlation of the two
-min-max normalised importances (what the penalty uses).
+gradients with displacements. Prints, per parameter tensor, the Pearson (r) and rank (rho)
+correlations of the two min-max normalised importances (what the penalty uses); r is driven by
+the few largest values, rho by the whole tensor.
 
 Usage: python benchmarks/importance_variants.py [--iters 300] [--batch 16] [--lr 0.05] [--seed 0]
 """
@@ -36,8 +37,18 @@ def model() -> nn.Module:
     )
 
 
-def corr(a: torch.Tensor, b: torch.Tensor) -> float:
+def ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks of the values of x (ties broken by position)."""
+    out = torch.empty_like(x)
+    out[x.argsort()] = torch.arange(len(x), dtype=x.dtype)
+    return out
+
+
+def corr(a: torch.Tensor, b: torch.Tensor, rank: bool = False) -> float:
+    """Pearson correlation of two tensors' values (of their ranks: Spearman)."""
     a, b = a.flatten().double(), b.flatten().double()
+    if rank:
+        a, b = ranks(a), ranks(b)
     a, b = a - a.mean(), b - b.mean()
     den = (a.norm() * b.norm()).item()
     return float((a @ b).item() / den) if den > 0 else float("nan")
@@ -75,10 +86,11 @@ def main() -> None:
                 e.after_optimizer_step(params)
     pi = {v: pi_importance(pair[0].score()) for v, pair in est.items()}
     rw = {v: rw_importance(*pair[1].state().values()) for v, pair in est.items()}
-    print(f"{'parameter':<12} {'PI corr':>8} {'RW corr':>8}")
-    for n in params:
-        print(f"{n:<12} {corr(pi['ours'][n], pi['mib'][n]):8.2f} "
-              f"{corr(rw['ours'][n], rw['mib'][n]):8.2f}")
+    print(f"{'parameter':<12} {'size':>5} {'PI r':>6} {'PI rho':>6} {'RW r':>6} {'RW rho':>6}")
+    for n, p in params.items():
+        cols = [corr(imp["ours"][n], imp["mib"][n], rank) for imp in (pi, rw)
+                for rank in (False, True)]
+        print(f"{n:<12} {p.numel():>5} " + " ".join(f"{c:6.2f}" for c in cols))
 
 
 if __name__ == "__main__":
