@@ -17,7 +17,7 @@ def step0_ckpt(tiny_digits, tiny_splits, tmp_path_factory):
 
     config = {"results": "results", "datasets": {"digits": {
         "root": str(tiny_digits), "model": TINY_MODEL,
-        "optim": {"lr": 0.02, "lr_next": 0.01, "epochs": 1, "batch_size": 8},
+        "optim": {"lr": 0.02, "epochs": 1, "batch_size": 8},
         "data": {"crop_size": 32, "num_workers": 0},
     }}}
     out = tmp_path_factory.mktemp("unseen") / "step0.pt"
