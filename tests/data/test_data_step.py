@@ -191,3 +191,15 @@ def test_crop_box_bounds_and_fallback() -> None:
         assert 0.5 * 1200 * 0.9 <= w * h <= 1200
     torch.manual_seed(0)
     assert crop_box(40, 30, (3.0, 4.0), (1.0, 1.0)) == (5, 0, 30, 30)  # central square
+
+
+def test_val_unseen_classes_as_background(voc_root: Path) -> None:
+    # PLOP's and the official UCD code's test labels: unseen classes -> 0, 255 stays 255
+    ds = _ds(voc_root, "15-1", "disjoint", 0, "val", unseen="background")
+    assert _rows(ds[0][1]) == [0, 1, 0, 255]  # v1: 1, 16 (unseen -> 0), 255
+    assert _rows(ds[1][1]) == [0, 0, 2, 0]  # v2: 20 (unseen -> 0), 2
+    assert ds.meta["unseen"] == "background"
+    ds = _ds(voc_root, "15-1", "disjoint", 1, "val", unseen="background")
+    assert _rows(ds[0][1]) == [0, 1, 16, 255]
+    with pytest.raises(ValueError, match=r"unseen must be one of \['ignore', 'background'\]"):
+        _ds(voc_root, "15-1", "disjoint", 0, "val", unseen=0)

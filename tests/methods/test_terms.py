@@ -26,15 +26,15 @@ def ctx_for(step: int, model: nn.Module | None = None, **kw) -> StepContext:
 
 # --- labels at feature resolution --------------------------------------------------------
 
-def test_labels_at_is_nearest_and_keeps_ignore():
+def test_labels_at_samples_cell_centres_and_keeps_ignore():
     labels = torch.tensor([[[1, 2, 3, 4],
                             [5, 6, 7, 8],
                             [9, 10, 255, 0],
                             [255, 3, 3, 3]]])
-    # nearest with scale 2 takes rows/cols 0 and 2 (floor(i * 4 / 2))
-    assert labels_at(labels, (2, 2)).tolist() == [[[1, 3], [9, 255]]]
-    out = labels_at(labels, (1, 4))
-    assert out.tolist() == [[[1, 2, 3, 4]]] and out.dtype == labels.dtype
+    # 2 x 2 cells of 2 px: centres at 1.0 and 3.0 -> rows/cols 1 and 3 (floor((i + 1/2) * 2))
+    assert labels_at(labels, (2, 2)).tolist() == [[[6, 8], [3, 3]]]
+    out = labels_at(labels, (1, 4))  # one cell of 4 rows: centre 2.0 -> row 2
+    assert out.tolist() == [[[9, 10, 255, 0]]] and out.dtype == labels.dtype
     # no value that is not in the input (bilinear would create e.g. 3.5 -> 3 or 132)
     big = torch.randint(0, 11, (2, 17, 13))
     big[:, ::3] = 255
@@ -241,17 +241,17 @@ def test_pod_weights_logits_layer_and_applies_the_schedule():
     assert (term.weight * term.loss(batch)).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_ucd_term_uses_nearest_labels_and_old_softmax():
+def test_ucd_term_uses_centred_labels_and_old_softmax():
     g = torch.Generator().manual_seed(0)
     feats, old_feats = torch.randn(2, 8, 4, 4, generator=g), torch.randn(2, 8, 4, 4, generator=g)
     old_low = torch.randn(2, 6, 4, 4, generator=g)
     labels = torch.zeros(2, 16, 16, dtype=torch.long)
     labels[:, :8] = 6
     labels[:, 8:, :8] = 9
-    labels[0, ::4, ::4] = 255  # exactly the pixels nearest downsampling picks in image 0
+    labels[0, 2::4, 2::4] = 255  # exactly the cell centres (rows/cols 2, 6, 10, 14) of image 0
     batch = Batch(None, labels, {"features": feats}, {"features": old_feats, "logits_low": old_low},
                   ctx_for(1))
-    small = labels[:, ::4, ::4]
+    small = labels[:, 2::4, 2::4]
     expected = ucd_loss(feats, old_feats, small, old_low.softmax(1), [6, 7, 8, 9, 10])
     assert TERMS["ucd"]().loss(batch).item() == pytest.approx(expected.item(), rel=1e-6)
 

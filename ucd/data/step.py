@@ -3,7 +3,8 @@
 train, step k: the step's images from the split file; classes not learned at step k -> 0,
 255 stays 255 unless `ignore_to_background` (MiB's choice). all_classes (Joint): every
 training image, no masking. val, after step k: the full validation set, classes not yet
-seen -> 255 (all_classes: none masked).
+seen -> 255 (`unseen="ignore"`, ours) or -> 0 (`unseen="background"`, as PLOP's and the
+official UCD code); all_classes: none masked. 255 stays 255 either way.
 """
 
 from __future__ import annotations
@@ -39,9 +40,23 @@ def train_lut(
     return lut
 
 
-def val_lut(task: Task, step: int, num_classes: int, *, all_classes: bool = False) -> np.ndarray:
-    """256-entry map of validation labels after `step`: unseen classes -> 255."""
-    lut = np.full(256, 255, np.uint8)
+UNSEEN_POLICIES = {"ignore": 255, "background": 0}  # test-time label of a class not yet seen
+
+
+def check_unseen(unseen: str) -> str:
+    """``unseen`` if it is a test-time policy for unseen classes, else a clear error."""
+    if unseen not in UNSEEN_POLICIES:
+        raise ValueError(f"unseen must be one of {list(UNSEEN_POLICIES)}, got {unseen!r}")
+    return unseen
+
+
+def val_lut(
+    task: Task, step: int, num_classes: int, *, all_classes: bool = False, unseen: str = "ignore"
+) -> np.ndarray:
+    """256-entry map of validation labels after `step`: unseen classes -> 255 ("ignore") or
+    0 ("background"); 255 stays 255."""
+    lut = np.full(256, UNSEEN_POLICIES[check_unseen(unseen)], np.uint8)
+    lut[255] = 255
     for c in range(num_classes) if all_classes else task.classes_seen(step):
         lut[c] = c
     return lut
@@ -135,11 +150,13 @@ def make_dataset(
     ignore_to_background: bool = False,
     all_classes: bool = False,
     verify: bool | str = True,
+    unseen: str = "ignore",
 ) -> StepDataset:
     """Dataset of `step` of `task` for split "train" or "val" (see module doc).
 
     split_file: the step's image ids (path, or a dict from compute_split); None computes
     them in memory. verify: data check of the split file ("fast", "full" or False).
+    unseen: "val" labels of classes not yet seen, "ignore" (255) or "background" (0).
     """
     info = get_dataset_info(dataset)
     check_setting(dataset, setting)
@@ -148,6 +165,7 @@ def make_dataset(
         raise ValueError(f"step {step!r} out of range for {dataset}/{t.name} (0..{t.n_steps - 1})")
     if not isinstance(crop_size, int) or crop_size < 1:
         raise ValueError(f"crop_size must be a positive int (got {crop_size!r})")
+    check_unseen(unseen)
     reader = get_reader(dataset, root)
     raw_tf = ValTransform(crop_size)
     meta = dict(
@@ -157,6 +175,7 @@ def make_dataset(
         step=step,
         split=split,
         all_classes=all_classes,
+        unseen=unseen,
         root=str(Path(root)),
     )
     if split == "train":
@@ -174,7 +193,7 @@ def make_dataset(
         tf = TrainTransform(crop_size) if train_augment else raw_tf
     elif split == "val":
         samples = reader.samples("val")
-        lut = val_lut(t, step, info.num_classes, all_classes=all_classes)
+        lut = val_lut(t, step, info.num_classes, all_classes=all_classes, unseen=unseen)
         tf = raw_tf
     else:
         raise ValueError(f"unknown split {split!r}; valid splits: train, val")

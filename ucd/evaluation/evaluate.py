@@ -36,8 +36,13 @@ def evaluate_checkpoint(
     device: str = "auto",
     n_predictions: int = 0,
     root: str | None = None,
+    unseen: str = "ignore",
 ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
-    """Metrics of a checkpoint (and, if asked, predictions on a few fixed validation images)."""
+    """Metrics of a checkpoint (and, if asked, predictions on a few fixed validation images).
+
+    unseen: validation labels of classes not yet seen, "ignore" (255, ours) or "background"
+    (0, PLOP's and the official UCD code's); recorded in the metrics.
+    """
     ckpt = load_checkpoint(ckpt_path)
     run = RunConfig.from_dict(ckpt["config"], where=f"{ckpt_path}: config")
     task = get_task(run.dataset, run.task)
@@ -61,6 +66,7 @@ def evaluate_checkpoint(
         "val",
         crop_size=run.data.crop_size,
         train_augment=False,
+        unseen=unseen,
     )
     channel_class = torch.tensor([c for head in ckpt["classes"] for c in head], device=dev)
     n = info.num_classes
@@ -96,6 +102,7 @@ def evaluate_checkpoint(
         "base_method": run.base_method,
         "step": run.step,
         "seed": run.seed,
+        "unseen": unseen,
         "classes_seen": sorted(c for head in ckpt["classes"] for c in head),
         "base_classes": base,
         "new_classes": added,

@@ -54,7 +54,7 @@ def masked_feature_distill(
 ) -> Tensor:
     """Feature distillation on (B, C, h, w) maps, optionally only where ``labels < n_old``.
 
-    ``labels`` (B, h, w) at feature resolution (nearest-neighbour downsampling is the caller's).
+    ``labels`` (B, h, w) at feature resolution (sampling them is the caller's).
     ``distance="mse"``: mean squared error over the kept pixels and all channels;
     ``"cosine"``: mean over the kept pixels of 1 - cos(new, old) along channels.
     Zero (with gradient) when no pixel is kept.

@@ -13,12 +13,28 @@ background pixels over the number of background pixels (1 when there are none), 
 is nu times the cross-entropy, averaged over every pixel of the batch (|I| of Eq. 19; ignored
 pixels count in the denominator with a zero loss, as in PLOP's implementation).
 
-Deviations from PLOP's code, for the record: PLOP's entropy is the channel *mean* of -p log p
-divided by log(n_old) and then again by log(T_k), which squeezes all values into
-[0, 1 / (n_old log T_k)], i.e. the two or three lowest of the 100 bins; its histogram median
-also adds bin indices instead of counts to the running sum. Here the entropy is normalised to
-[0, 1] and the median is read correctly. Comparisons entropy < threshold are unchanged by the
-rescaling, except for the floor: PLOP's 0.001 corresponds to 0.001 * n_old * log(T_k) here.
+Two ways to read the thresholds off the histogram (``method``):
+
+- ``"median"`` (ours, the default): the histogram is over the normalised entropy in [0, 1] and
+  the median is read correctly (first bin where the cumulative count reaches half, linear
+  interpolation inside it).
+- ``"official"``: what PLOP's own code (``find_median`` in its train.py) computes. Its entropy
+  is the channel *mean* of -p log p divided by log(n_old) and again by log(T_k): our
+  normalised entropy times ``scale`` = 1 / (n_old log T_k), so every value falls in the
+  lowest 1 / (n_old log T_k) of the range (2 or 3 of 100 bins on VOC). Its search walks the
+  bins adding each bin's *index* (not its count) to the running sum and stops at the first bin
+  i with running <= half <= running + count[i]: the median is exact if bin 0 holds half the
+  pixels; if bin 1 (or 2) alone holds about half, it is read as if the bins before it were
+  empty (too high, possibly past the bin); otherwise the walk runs off the end and divides by
+  the empty last bin: +inf (every pixel of the class accepted) when half > 4950 pixels, -inf
+  (the floor: almost none accepted) below, NaN (none accepted) when half equals the running
+  sum at an empty bin. The bin index is computed as int((i / bins) * bins) (29 -> 28,
+  57 -> 56, 58 -> 57 at 100 bins), reproduced too. The floor ``min_threshold`` applies on
+  PLOP's scale there (PLOP: max(median, 0.001); NaN stays NaN). See docs/deviations.md.
+
+Comparisons entropy < threshold are unchanged by a rescaling, so thresholds are always returned
+on the normalised [0, 1] scale (the official ones divided by ``scale``); on that scale PLOP's
+floor 0.001 is 0.001 * n_old * log(T_k).
 """
 
 from __future__ import annotations
@@ -33,12 +49,17 @@ from torch import Tensor
 from ucd.losses._checks import IGNORE_INDEX, check_labels, check_logits
 
 __all__ = [
+    "THRESHOLD_METHODS",
     "EntropyHistogram",
     "entropy_thresholds",
+    "official_median",
     "normalized_entropy",
     "plop_pseudo_labels",
     "pseudo_ce",
 ]
+
+
+THRESHOLD_METHODS = ("median", "official")
 
 
 def normalized_entropy(probs: Tensor, eps: float = 1e-8) -> Tensor:
@@ -51,14 +72,20 @@ def normalized_entropy(probs: Tensor, eps: float = 1e-8) -> Tensor:
 
 
 class EntropyHistogram:
-    """Per-class histogram of the old model's normalised entropy on background pixels."""
+    """Per-class histogram of the old model's normalised entropy on background pixels, binned
+    over [0, 1] after multiplication by ``scale`` (1: ours; 1 / (n_old log T_k): PLOP's units)."""
 
-    def __init__(self, n_old: int, bins: int = 100, ignore_index: int = IGNORE_INDEX) -> None:
+    def __init__(
+        self, n_old: int, bins: int = 100, ignore_index: int = IGNORE_INDEX, scale: float = 1.0
+    ) -> None:
         if isinstance(n_old, bool) or not isinstance(n_old, int) or n_old < 2:
             raise ValueError(f"n_old must be an int >= 2 (background + an old class), got {n_old}")
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
             raise ValueError(f"bins must be an int >= 1, got {bins}")
+        if not isinstance(scale, int | float) or isinstance(scale, bool) or not scale > 0:
+            raise ValueError(f"scale must be a number > 0, got {scale!r}")
         self.n_old, self.bins, self.ignore_index = n_old, bins, ignore_index
+        self.scale = float(scale)
         self.counts: Tensor | None = None  # (n_old, bins) int64, on the logits' device
 
     @torch.no_grad()
@@ -74,7 +101,7 @@ class EntropyHistogram:
         probs = torch.softmax(old_logits.float(), dim=1)
         bg = labels == 0
         cls = probs.argmax(dim=1)[bg]
-        value = normalized_entropy(probs)[bg]
+        value = normalized_entropy(probs)[bg] * self.scale
         idx = (value * self.bins).long().clamp(0, self.bins - 1)
         flat = torch.bincount(cls * self.bins + idx, minlength=self.n_old * self.bins)
         if self.counts is None:
@@ -99,9 +126,42 @@ class EntropyHistogram:
         median = (k.double() + frac) / self.bins
         return torch.where(total > 0, median, torch.zeros_like(median)).float()
 
-    def thresholds(self, *, min_threshold: float = 0.001) -> Tensor:
-        """Per-class thresholds: max(median, min_threshold), shape (n_old,)."""
-        return self.medians().clamp(min=min_threshold)
+    def official_medians(self) -> Tensor:
+        """PLOP's own histogram 'median' per class (n_old,), see the module doc; 0 for a class
+        with no pixel."""
+        if self.counts is None:
+            return torch.zeros(self.n_old)
+        rows = self.counts.view(self.n_old, self.bins).tolist()
+        return torch.tensor([official_median(r) for r in rows], dtype=torch.float32)
+
+    def thresholds(self, *, min_threshold: float = 0.001, method: str = "median") -> Tensor:
+        """Per-class thresholds on the normalised [0, 1] scale, shape (n_old,):
+        max(statistic / scale, min_threshold), the statistic read by ``method``."""
+        if method not in THRESHOLD_METHODS:
+            raise ValueError(f"method must be one of {list(THRESHOLD_METHODS)}, got {method!r}")
+        stat = self.medians() if method == "median" else self.official_medians()
+        return (stat / self.scale).clamp(min=min_threshold)
+
+
+def official_median(counts: list[int]) -> float:
+    """The value PLOP's ``find_median`` reads off one class's histogram ``counts`` (in [0, 1]
+    bin units, or +-inf / NaN when its walk runs off the end: see the module doc)."""
+    bins, total = len(counts), sum(counts)
+    if total == 0:
+        return 0.0  # PLOP leaves the class's threshold at 0 (then floored)
+    half, running = total / 2, 0.0
+    for i in range(bins):
+        lower = i / bins
+        index = int(lower * bins)  # PLOP's float round trip, not always i
+        if running <= half <= running + counts[index]:
+            break
+        running += lower * bins  # the bin's index, where a count was meant
+    gap, in_bin = half - running, counts[index]
+    if in_bin == 0:  # torch divides by zero without error
+        frac = math.nan if gap == 0 else math.copysign(math.inf, gap)
+    else:
+        frac = gap / in_bin
+    return lower + frac * (1 / bins)
 
 
 def entropy_thresholds(
@@ -111,12 +171,26 @@ def entropy_thresholds(
     bins: int = 100,
     min_threshold: float = 0.001,
     ignore_index: int = IGNORE_INDEX,
+    method: str = "median",
+    n_classes: int | None = None,
 ) -> Tensor:
-    """Thresholds (n_old,) from an iterable of (old_logits (B, n_old, H, W), labels (B, H, W))."""
-    hist = EntropyHistogram(n_old, bins, ignore_index)
+    """Thresholds (n_old,) from an iterable of (old_logits (B, n_old, H, W), labels (B, H, W)).
+
+    ``method`` "median" (ours) or "official" (PLOP's code; binned on PLOP's entropy scale,
+    which needs ``n_classes`` = T_k, the classes seen at this step).
+    """
+    if method not in THRESHOLD_METHODS:
+        raise ValueError(f"method must be one of {list(THRESHOLD_METHODS)}, got {method!r}")
+    scale = 1.0
+    if method == "official":
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes <= n_old:
+            raise ValueError(f"method 'official' needs n_classes = T_k > n_old={n_old}, "
+                             f"got {n_classes!r}")
+        scale = 1.0 / (n_old * math.log(n_classes))
+    hist = EntropyHistogram(n_old, bins, ignore_index, scale=scale)
     for old_logits, labels in batches:
         hist.update(old_logits, labels)
-    return hist.thresholds(min_threshold=min_threshold)
+    return hist.thresholds(min_threshold=min_threshold, method=method)
 
 
 @torch.no_grad()

@@ -18,13 +18,24 @@ RW numbers the paper's tables reuse):
 - ``PathIntegral`` (PI, a.k.a. SI): omega accumulates -g * delta_theta at every optimiser
   step; at the end of the step the score is omega / ((theta_end - theta_start)^2 + eps),
   clamped at 0, plus the previous steps' score (sums across steps, as MiB). eps = 1e-20 as in
-  MiB: a parameter that barely moved then gets a huge score. (MiB multiplies each
-  displacement by the gradient of the following iteration; here, as in SI, by the gradient
-  that produced it.)
+  MiB: a parameter that barely moved then gets a huge score.
 - ``RiemannianWalk`` (RW): a FisherEMA plus a path score computed every ``every`` = 10
   optimiser steps: the path integral of the window divided by 0.5 * F * (window displacement)^2
-  + eps, accumulated, clamped at 0 and averaged with the previous step's score. (MiB
-  approximates the window's path integral with the last gradient times the displacement.)
+  + eps, accumulated, clamped at 0 and averaged with the previous step's score.
+
+``variant`` selects how the path integral pairs gradients with displacements:
+
+- ``"ours"`` (default): as SI defines it, each displacement times the gradient that produced
+  it, -g_t * (theta_{t+1} - theta_t); RW sums these over its window.
+- ``"mib"``: as MiB's code (utils/regularizer.py), which updates its estimators after the
+  task loss's backward pass at iteration t, when theta_t is the current point: PI adds
+  -g_t * (theta_t - theta_{t-1}), the *previous* step's displacement times the *next*
+  gradient (the first call has no displacement, the last displacement no gradient); RW, every
+  ``every`` iterations, adds -g_t * D / (0.5 * F * D^2 + eps) with D = theta_t - theta_{t-10}
+  the window's displacement, g_t the gradient at its end and F the Fisher before this
+  iteration's update. With minibatch noise, g_t is nearly uncorrelated with the step just
+  taken (g_{t-1} produced it), so MiB's PI score is mostly noise clamped at 0 (hence a near-zero
+  correlation with SI's); RW's importance is dominated by its normalised Fisher, shared by both.
 
 At the next step the importance is min-max normalised per tensor, (x - min) / (max - min +
 1e-8): ``ewc_importance``, ``pi_importance`` and ``rw_importance`` (normalised F + normalised
@@ -40,6 +51,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "VARIANTS",
     "FisherEMA",
     "PathIntegral",
     "RiemannianWalk",
@@ -51,6 +63,7 @@ __all__ = [
 ]
 
 TensorDict = Mapping[str, Tensor]
+VARIANTS = ("ours", "mib")
 
 
 def _check_dict(name: str, d: object) -> Mapping[str, Tensor]:
@@ -117,6 +130,12 @@ def _snapshot(params: TensorDict) -> dict[str, Tensor]:
     return {n: p.detach().clone() for n, p in params.items()}
 
 
+def _check_variant(variant: str) -> str:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
+    return variant
+
+
 class FisherEMA:
     """Online diagonal Fisher: F <- alpha * g^2 + (1 - alpha) * F at every ``after_backward``."""
 
@@ -163,27 +182,44 @@ def _accumulate_path(
 
 
 class PathIntegral:
-    """Path-integral (SI / PI) importance: omega += -g * delta_theta at every optimiser step."""
+    """Path-integral (SI / PI) importance: omega += -g * delta_theta at every optimiser step
+    (``variant`` "mib": the displacement of the step before the gradient, see module doc)."""
 
     def __init__(
-        self, params: TensorDict, *, eps: float = 1e-20, previous: TensorDict | None = None
+        self,
+        params: TensorDict,
+        *,
+        eps: float = 1e-20,
+        previous: TensorDict | None = None,
+        variant: str = "ours",
     ) -> None:
         _check_dict("params", params)
-        self.eps = eps
+        self.eps, self.variant = eps, _check_variant(variant)
         self.start = _snapshot(params)
         self.last = _snapshot(params)
+        self.before: dict[str, Tensor] | None = None  # "mib": parameters before the last step
         self.omega = {n: torch.zeros_like(p, requires_grad=False) for n, p in self.start.items()}
         self.grads: dict[str, Tensor] = {}
         self.previous = {n: t.detach() for n, t in _check_dict("previous", previous or {}).items()}
 
     @torch.no_grad()
     def after_backward(self, grads: Mapping[str, Tensor | None]) -> None:
-        """Remember the gradients that the next optimiser step will use."""
-        self.grads = {n: g.detach().clone() for n, g in grads.items() if g is not None}
+        """Remember the gradients that the next optimiser step will use ("mib": pair them with
+        the step just taken)."""
+        grads = {n: g.detach() for n, g in grads.items() if g is not None}
+        if self.variant == "ours":
+            self.grads = {n: g.clone() for n, g in grads.items()}
+        elif self.before is not None:
+            for n, g in grads.items():
+                if n in self.omega:
+                    self.omega[n] -= g * (self.last[n] - self.before[n])
 
     @torch.no_grad()
     def after_optimizer_step(self, params: TensorDict) -> None:
-        """Accumulate -g * (theta_new - theta_old) for the step just taken."""
+        """Accumulate -g * (theta_new - theta_old) for the step just taken ("ours")."""
+        if self.variant == "mib":
+            self.before, self.last = self.last, _snapshot(params)
+            return
         _accumulate_path(self.omega, self.grads, self.last, params)
         self.grads = {}
 
@@ -201,7 +237,8 @@ class PathIntegral:
 
 
 class RiemannianWalk:
-    """RW importance: Fisher EMA at every iteration + a path score every ``every`` steps."""
+    """RW importance: Fisher EMA at every iteration + a path score every ``every`` steps
+    (``variant`` "mib": the window's end gradient times its displacement, see module doc)."""
 
     def __init__(
         self,
@@ -212,14 +249,17 @@ class RiemannianWalk:
         eps: float = 1e-8,
         previous_fisher: TensorDict | None = None,
         previous_score: TensorDict | None = None,
+        variant: str = "ours",
     ) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be an int >= 1, got {every!r}")
+        self.variant = _check_variant(variant)
         self.fisher = FisherEMA(params, alpha=alpha, previous=previous_fisher)
         self.every, self.eps = every, eps
         self.window_start = _snapshot(params)
         self.last = _snapshot(params)
-        self.path = {n: torch.zeros_like(p) for n, p in self.last.items()}
+        ours = self.variant == "ours"  # "mib" keeps no path integral
+        self.path = {n: torch.zeros_like(p) for n, p in self.last.items()} if ours else {}
         self.raw = {n: torch.zeros_like(p) for n, p in self.last.items()}
         self.grads: dict[str, Tensor] = {}
         self.count = 0
@@ -228,16 +268,29 @@ class RiemannianWalk:
 
     @torch.no_grad()
     def after_backward(self, grads: Mapping[str, Tensor | None]) -> None:
-        """Update the Fisher and remember the gradients of the coming optimiser step."""
+        """Update the Fisher and remember the gradients of the coming optimiser step ("mib": at
+        a window's end, first add its score with this gradient and the Fisher so far)."""
+        if self.variant == "mib" and self.count > 0 and self.count % self.every == 0:
+            for n, g in grads.items():
+                if g is None or n not in self.raw:
+                    continue
+                moved = self.last[n] - self.window_start[n]
+                den = 0.5 * self.fisher.fisher[n] * moved.pow(2) + self.eps
+                self.raw[n] -= g.detach() * moved / den
+                self.window_start[n] = self.last[n].clone()
         self.fisher.after_backward(grads)
-        self.grads = {n: g.detach().clone() for n, g in grads.items() if g is not None}
+        if self.variant == "ours":
+            self.grads = {n: g.detach().clone() for n, g in grads.items() if g is not None}
 
     @torch.no_grad()
     def after_optimizer_step(self, params: TensorDict) -> None:
         """Accumulate the window's path integral; every ``every`` steps, turn it into score."""
+        self.count += 1
+        if self.variant == "mib":
+            self.last = _snapshot(params)
+            return
         _accumulate_path(self.path, self.grads, self.last, params)
         self.grads = {}
-        self.count += 1
         if self.count % self.every == 0:
             for n, path in self.path.items():
                 moved = self.last[n] - self.window_start[n]

@@ -1,7 +1,8 @@
 """SDR's latent-space losses (Michieli & Zanuttigh, CVPR 2021): prototypes, contrast, sparsity.
 
 All functions take encoder features (B, C, h, w) (SDR uses the ResNet output, 2048-d) and
-integer maps (B, h, w) already at feature resolution (SDR downsamples with nearest neighbour),
+integer maps (B, h, w) already at feature resolution (the caller samples them; SDR's code
+takes the top-left pixel of each cell, ``ucd.methods.terms.common.labels_at`` its centre),
 255 = ignore. Prototypes are a (N_classes, C) tensor of running class means.
 
 - ``update_prototypes``: cumulative running mean per class, p <- (n p + sum f) / (n + m), from

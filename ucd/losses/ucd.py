@@ -62,7 +62,7 @@ def _check_maps(features: Tensor, labels: Tensor) -> None:
     if labels.is_floating_point() or labels.dtype == torch.bool or labels.shape != (b, h, w):
         raise ValueError(
             f"labels must be an integer tensor (B, h, w) = {(b, h, w)} at feature resolution "
-            f"(downsample with nearest neighbour), got {labels.dtype} {tuple(labels.shape)}"
+            f"(sample labels, never interpolate them), got {labels.dtype} {tuple(labels.shape)}"
         )
     bad = (labels < 0) & (labels != IGNORE_INDEX)
     if bool(bad.any()):
@@ -149,8 +149,8 @@ def ucd_loss(
 
     Inputs, all at feature resolution h x w: ``features`` (B, C, h, w) of the new model (gets
     the gradient), ``old_features`` (B, C, h, w) of the frozen old model (no gradient),
-    ``labels`` (B, h, w) of this step (0 background, 255 ignore, else a class; nearest-neighbour
-    downsampled), ``old_probs`` (B, T_old, h, w) softmax of the old model, ``new_classes`` the
+    ``labels`` (B, h, w) of this step (0 background, 255 ignore, else a class; sampled at cell
+    centres), ``old_probs`` (B, T_old, h, w) softmax of the old model, ``new_classes`` the
     classes Y^k of this step, numbered T_old .. T_k - 1.
 
     What each equation selects and weighs, and the Table 7 variants: see the module doc.

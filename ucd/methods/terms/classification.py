@@ -16,9 +16,10 @@ from ucd.losses import (
     pseudo_ce,
     unbiased_cross_entropy,
 )
+from ucd.losses.plop_pseudo import THRESHOLD_METHODS
 from ucd.losses.ucd import extended_semantic_map
 from ucd.methods.base import Batch, StepContext, Term, register_term
-from ucd.methods.terms.common import check_positive, old_outputs
+from ucd.methods.terms.common import check_choice, check_positive, old_outputs
 
 
 @register_term
@@ -73,19 +74,22 @@ class PlopPseudoCE(Term):
     """PLOP's pseudo-labelled CE re-weighted by nu (Eq. 19).
 
     ``before_step`` passes once over the step's training data with the old model and sets the
-    per-class entropy thresholds (medians of 100-bin histograms). ``threshold_floor`` is PLOP's
-    0.001 in PLOP's own entropy units; on the [0, 1] scale of ``ucd.losses.plop_pseudo`` it is
-    ``threshold_floor * n_old * log(T_k)`` (see that module).
+    per-class entropy thresholds from 100-bin histograms: ``thresholds: median`` (ours, the
+    histogram median) or ``official`` (what PLOP's own histogram code computes; see
+    ``ucd.losses.plop_pseudo`` and docs/deviations.md). ``threshold_floor`` is PLOP's 0.001 in
+    PLOP's own entropy units; on the [0, 1] scale of ``ucd.losses.plop_pseudo`` it is
+    ``threshold_floor * n_old * log(T_k)``.
     """
 
     name = "plop_pseudo"
     needs_old_model = True
-    defaults = {"weight": 1.0, "bins": 100, "threshold_floor": 0.001}
+    defaults = {"weight": 1.0, "bins": 100, "threshold_floor": 0.001, "thresholds": "median"}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         check_positive(self.name, "threshold_floor", self.params["threshold_floor"],
                        allow_zero=True)
+        check_choice(self.name, "thresholds", self.params["thresholds"], THRESHOLD_METHODS)
         bins = self.params["bins"]
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
             raise ValueError(f"term 'plop_pseudo': bins must be an integer >= 1, got {bins!r}")
@@ -109,7 +113,8 @@ class PlopPseudoCE(Term):
                 yield ctx.old_model(images)["logits"], labels
 
         self.thresholds = entropy_thresholds(
-            batches(), ctx.n_old, bins=self.params["bins"], min_threshold=self.floor(ctx)
+            batches(), ctx.n_old, bins=self.params["bins"], min_threshold=self.floor(ctx),
+            method=self.params["thresholds"], n_classes=ctx.n_old + len(ctx.new_classes),
         )
 
     def loss(self, batch: Batch) -> torch.Tensor:

@@ -1,29 +1,48 @@
-"""Helpers shared by the term adapters: labels at feature resolution, access to the old model."""
+"""Helpers shared by the term adapters: labels at feature resolution (cell centres), access to
+the old model, parameter checks."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ucd.methods.base import Batch, Term
 
 
-def labels_at(labels: Tensor, size: tuple[int, int]) -> Tensor:
-    """Labels (B, H, W) downsampled to ``size`` = (h, w) by NEAREST neighbour (never bilinear).
+def cell_centres(n_in: int, n_out: int, device: torch.device | None = None) -> Tensor:
+    """Index of the input pixel holding the centre of each of ``n_out`` equal cells that tile
+    ``n_in`` pixels: floor((i + 1/2) * n_in / n_out), in exact integer arithmetic.
 
-    Nearest keeps class indices and the ignore value 255 intact (bilinear would invent classes
-    at boundaries); pixel (i, j) takes the label at (floor(i * H / h), floor(j * W / w)).
+    The model upsamples its low-resolution logits with ``align_corners=False``, which places
+    feature cell i at (i + 1/2) * n_in / n_out (pixel p covering [p, p + 1)); this picks the
+    pixel under that point (for an even cell width the point lies on a pixel border and the
+    pixel after it is taken), as PyTorch's "nearest-exact" interpolation does.
     """
-    if labels.dim() != 3 or labels.is_floating_point():
+    if n_in < 1 or n_out < 1:
+        raise ValueError(f"sizes must be >= 1, got {n_in} pixels into {n_out} cells")
+    i = torch.arange(n_out, device=device)
+    return ((2 * i + 1) * n_in) // (2 * n_out)
+
+
+def labels_at(labels: Tensor, size: tuple[int, int]) -> Tensor:
+    """Labels (B, H, W) at feature resolution ``size`` = (h, w): the label at each cell's centre.
+
+    Sampling (never interpolating) keeps class indices and the ignore value 255 intact; taking
+    the cell centre (``cell_centres``) aligns the labels with the features and logits, which
+    nearest downsampling (top-left pixel of each cell) leaves half a cell off (7.5 px at
+    output stride 16). Sizes need not divide evenly.
+    """
+    if labels.dim() != 3 or labels.is_floating_point() or labels.dtype == torch.bool:
         raise ValueError(f"labels must be an integer tensor (B, H, W), got {labels.dtype} "
                          f"{tuple(labels.shape)}")
-    if tuple(labels.shape[1:]) == tuple(size):
+    (h_in, w_in), (h, w) = labels.shape[1:], size
+    if (h_in, w_in) == (h, w):
         return labels
-    small = F.interpolate(labels[:, None].float(), size=tuple(size), mode="nearest")
-    return small[:, 0].to(labels.dtype)
+    rows = cell_centres(h_in, h, labels.device)
+    cols = cell_centres(w_in, w, labels.device)
+    return labels.index_select(1, rows).index_select(2, cols)
 
 
 def old_outputs(batch: Batch, term: Term) -> dict[str, Any]:

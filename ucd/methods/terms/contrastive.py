@@ -1,7 +1,7 @@
 """Contrastive terms on the decoder (ASPP) features: UCD / CD and its Table 7 variants, and the
 Table 6 pixel / segment contrastive baselines.
 
-Labels are taken at feature resolution by nearest downsampling (``labels_at``); the old model's
+Labels are taken at feature resolution at each cell's centre (``labels_at``); the old model's
 probabilities are the softmax of its low-resolution logits (same resolution as the features).
 """
 

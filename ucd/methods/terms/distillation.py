@@ -81,8 +81,8 @@ class ILTFeatures(Term):
 @register_term
 class MaskedFeatures(Term):
     """ILT-dagger's encoder distillation (our reading, see ``ucd.losses.feature_distill``): only
-    pixels labelled background or old (label < T_{k-1} at feature resolution, nearest
-    downsampling) are distilled; ``distance`` "mse" (default) or "cosine"."""
+    pixels labelled background or old (label < T_{k-1} at feature resolution, taken at cell
+    centres by ``labels_at``) are distilled; ``distance`` "mse" (default) or "cosine"."""
 
     name = "ilt_masked"
     needs_old_model = True

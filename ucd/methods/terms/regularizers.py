@@ -27,8 +27,9 @@ from ucd.losses import (
     quadratic_penalty,
     rw_importance,
 )
+from ucd.losses.regularizers import VARIANTS
 from ucd.methods.base import Batch, StepContext, Term, register_term
-from ucd.methods.terms.common import to_device, zero_loss
+from ucd.methods.terms.common import check_choice, to_device, zero_loss
 
 
 class _ParameterRegulariser(Term):
@@ -149,15 +150,21 @@ class EWC(_ParameterRegulariser):
 @register_term
 class PI(_ParameterRegulariser):
     """PI (path integral / SI): penalty weighted by the normalised path-integral score, summed
-    over steps."""
+    over steps. ``importance: ours`` pairs each displacement with the gradient that produced
+    it (SI); ``mib`` with the next iteration's gradient, as MiB's code (docs/deviations.md)."""
 
     name = "pi"
-    defaults = {"weight": 500.0, "eps": 1e-20}
+    defaults = {"weight": 500.0, "eps": 1e-20, "importance": "ours"}
     state_keys = ("score",)
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        check_choice(self.name, "importance", self.params["importance"], VARIANTS)
 
     def make_estimator(self, params, prev):
         previous = prev["score"] if prev else None
-        return PathIntegral(params, eps=float(self.params["eps"]), previous=previous)
+        return PathIntegral(params, eps=float(self.params["eps"]), previous=previous,
+                            variant=self.params["importance"])
 
     def importance_from(self, prev):
         return pi_importance(prev["score"])
@@ -169,17 +176,24 @@ class PI(_ParameterRegulariser):
 @register_term
 class RW(_ParameterRegulariser):
     """RW (Riemannian Walk): normalised Fisher EMA + normalised path score (updated every
-    ``every`` iterations, averaged with the previous step's)."""
+    ``every`` iterations, averaged with the previous step's). ``importance: ours`` scores a
+    window with its path integral; ``mib`` with its end gradient times its displacement, as
+    MiB's code (docs/deviations.md)."""
 
     name = "rw"
-    defaults = {"weight": 100.0, "alpha": 0.9, "every": 10}
+    defaults = {"weight": 100.0, "alpha": 0.9, "every": 10, "importance": "ours"}
     state_keys = ("fisher", "score")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        check_choice(self.name, "importance", self.params["importance"], VARIANTS)
 
     def make_estimator(self, params, prev):
         return RiemannianWalk(
             params, alpha=float(self.params["alpha"]), every=self.params["every"],
             previous_fisher=prev["fisher"] if prev else None,
             previous_score=prev["score"] if prev else None,
+            variant=self.params["importance"],
         )
 
     def importance_from(self, prev):

@@ -1,6 +1,8 @@
 """SDR's latent-space terms (Michieli & Zanuttigh, CVPR 2021) on the encoder (ResNet) output.
 
-Labels are taken at feature resolution by nearest downsampling. ``sdr_attraction`` owns the
+Labels are taken at feature resolution at cell centres (``labels_at``; SDR's code takes the
+top-left pixel of each cell). The old model's argmax comes from its low-resolution logits,
+already at feature resolution. ``sdr_attraction`` owns the
 class prototypes (running means, carried across steps in the checkpoint): every batch first
 updates them with the current features (detached) and labels, then pulls features to them.
 At steps >= 1 background is skipped by the prototypes, attraction and repulsion (it may hide
