@@ -78,7 +78,8 @@ def make_run(
 
     run = resolve(config, dataset="digits", task=task, setting=setting, method=method, step=step,
                   seed=seed)
-    return run.replace(data=dataclasses.replace(run.data, split=str(splits_dir / f"{setting}.json")))
+    split = str(splits_dir / f"{setting}.json")
+    return run.replace(data=dataclasses.replace(run.data, split=split))
 
 
 @pytest.fixture(autouse=True)

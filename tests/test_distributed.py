@@ -17,6 +17,7 @@ from PIL import Image
 
 from tests.conftest import make_run
 from ucd.checkpoint import load_checkpoint
+from ucd.config import TrainConfig
 from ucd.distributed import (
     ShardedBatchSampler,
     accumulation_steps,
@@ -24,7 +25,6 @@ from ucd.distributed import (
     dist_info_from_env,
     precision_of,
 )
-from ucd.config import TrainConfig
 from ucd.models.abn import ActivatedBatchNorm, SyncActivatedBatchNorm, norm_act
 from ucd.resume import EpochBatchSampler
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from tests.conftest import make_run
 from ucd.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ucd.config import ConfigError
-from ucd.layers import resolve
 from ucd.engine import make_loader, prepare_model, train_step
+from ucd.layers import resolve
 from ucd.models import build_model
 
 

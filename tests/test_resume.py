@@ -14,7 +14,6 @@ from tests.conftest import make_run
 from ucd.checkpoint import load_checkpoint
 from ucd.resume import RESUME_EXIT_CODE
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="metrics.json to write")
     p.add_argument("--predictions", default=None, help="predictions.npz for qualitative maps")
     p.add_argument("--n-predictions", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the run config's")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("config", help="print the resolved run config of one step")

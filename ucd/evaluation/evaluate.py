@@ -1,4 +1,9 @@
-"""Evaluate a checkpoint on the full validation set and write ``metrics.json``."""
+"""Evaluate a checkpoint on the full validation set: metrics.json and a few predictions.
+
+The checkpoint carries its run config, so evaluation needs nothing else: the model, the task
+and step, and the validation labels' policy for classes not seen yet (``eval.unseen``:
+"ignore" = 255, ours and protocol.md's; "background" = 0, PLOP's and the official UCD code's).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,24 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ucd.checkpoint import load_checkpoint
 from ucd.config import RunConfig
-from ucd.evaluation.records import write_json_atomic  # noqa: F401  (re-exported)
 from ucd.data.step import make_dataset
 from ucd.data.tasks import get_dataset_info, get_task
 from ucd.evaluation.metrics import confusion_matrix, summarize
+from ucd.evaluation.records import (
+    paper_columns,
+    write_json_atomic,  # noqa: F401  (re-exported)
+)
 from ucd.methods import get_method
 from ucd.models import build_model
+from ucd.progress import Progress
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+TRAIN_METRICS = ("train_time_s", "images_per_s", "peak_gpu_mem_mb", "iterations",
+                 "contrast_batch")
 
 
 def _to_uint8_image(img: torch.Tensor) -> np.ndarray:
@@ -29,95 +39,92 @@ def _to_uint8_image(img: torch.Tensor) -> np.ndarray:
     return (arr.clip(0, 1) * 255).round().astype(np.uint8)
 
 
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Predictions:
+    """The images, labels and predictions of a few fixed, evenly spread validation images."""
+
+    def __init__(self, ids: list[str], n: int) -> None:
+        self.ids = ids
+        self.keep = set(np.linspace(0, len(ids) - 1, n).round().astype(int)) if n else set()
+        self.saved: dict[str, list] = {"ids": [], "image": [], "label": [], "pred": []}
+
+    def add(self, start: int, images: torch.Tensor, labels: torch.Tensor,
+            pred: torch.Tensor) -> None:
+        for i in range(images.shape[0]):
+            if start + i in self.keep:
+                self.saved["ids"].append(str(self.ids[start + i]))
+                self.saved["image"].append(_to_uint8_image(images[i]))
+                self.saved["label"].append(labels[i].cpu().numpy().astype(np.uint8))
+                self.saved["pred"].append(pred[i].cpu().numpy().astype(np.uint8))
+
+    def arrays(self) -> dict[str, np.ndarray] | None:
+        if not self.keep:
+            return None
+        return {k: np.array(v) if k == "ids" else np.stack(v) for k, v in self.saved.items()}
+
+
+@torch.no_grad()
+def confusion(model: torch.nn.Module, dataset: Any, classes: list[list[int]], n_classes: int,
+              device: torch.device, batch_size: int, keep: Predictions) -> torch.Tensor:
+    """The confusion matrix of the model over the dataset (255 pixels are not counted)."""
+    channel_class = torch.tensor([c for head in classes for c in head], device=device)
+    cm = torch.zeros(n_classes, n_classes, dtype=torch.int64, device=device)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    index = 0
+    for images, labels in Progress(loader, desc="evaluate"):
+        images, labels = images.to(device), labels.to(device)
+        pred = channel_class[model(images)["logits"].argmax(1)]
+        cm += confusion_matrix(pred, labels, n_classes)
+        keep.add(index, images, labels, pred)
+        index += images.shape[0]
+    return cm.cpu()
+
+
 def evaluate_checkpoint(
     ckpt_path: str | Path,
     *,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str = "auto",
     n_predictions: int = 0,
     root: str | None = None,
-    unseen: str = "ignore",
+    unseen: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Metrics of a checkpoint (and, if asked, predictions on a few fixed validation images).
 
-    unseen: validation labels of classes not yet seen, "ignore" (255, ours) or "background"
-    (0, PLOP's and the official UCD code's); recorded in the metrics.
+    ``batch_size`` and ``unseen`` default to the checkpoint's run config (``eval`` section).
     """
     ckpt = load_checkpoint(ckpt_path)
     run = RunConfig.from_dict(ckpt["config"], where=f"{ckpt_path}: config")
-    task = get_task(run.dataset, run.task)
-    info = get_dataset_info(run.dataset)
-    dev = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else ("cpu" if device == "auto" else device)
-    )
+    unseen = unseen or run.eval.unseen
+    task, dev = get_task(run.dataset, run.task), _device(device)
     model = build_model(run.model, ckpt["classes"], pretrained=False)
     model.load_state_dict(ckpt["model"])
     model.to(dev).eval()
-    joint = get_method(run.base_method).joint
-    k = task.n_steps - 1 if joint else run.step
-    ds = make_dataset(
-        run.dataset,
-        root or run.data.root,
-        run.task,
-        run.setting,
-        k,
-        "val",
-        crop_size=run.data.crop_size,
-        train_augment=False,
-        unseen=unseen,
-    )
-    channel_class = torch.tensor([c for head in ckpt["classes"] for c in head], device=dev)
-    n = info.num_classes
-    cm = torch.zeros(n, n, dtype=torch.int64, device=dev)
-    keep = (
-        set(np.linspace(0, len(ds) - 1, n_predictions).round().astype(int))
-        if n_predictions
-        else set()
-    )
-    saved: dict[str, list] = {"ids": [], "image": [], "label": [], "pred": []}
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+    k = task.n_steps - 1 if get_method(run.base_method).joint else run.step
+    ds = make_dataset(run.dataset, root or run.data.root, run.task, run.setting, k, "val",
+                      crop_size=run.data.crop_size, train_augment=False, unseen=unseen)
+    keep = Predictions(ds.ids, n_predictions)
     start = time.perf_counter()
-    index = 0
-    with torch.no_grad():
-        for images, labels in tqdm(loader, desc="evaluate", mininterval=2.0):
-            images, labels = images.to(dev), labels.to(dev)
-            pred = channel_class[model(images)["logits"].argmax(1)]
-            cm += confusion_matrix(pred, labels, n)
-            for i in range(images.shape[0]):
-                if index + i in keep:
-                    saved["ids"].append(str(getattr(ds, "ids", range(len(ds)))[index + i]))
-                    saved["image"].append(_to_uint8_image(images[i]))
-                    saved["label"].append(labels[i].cpu().numpy().astype(np.uint8))
-                    saved["pred"].append(pred[i].cpu().numpy().astype(np.uint8))
-            index += images.shape[0]
-    base = task.base_classes
-    added = [c for c in task.classes_seen(k) if c not in task.steps[0]]
+    cm = confusion(model, ds, ckpt["classes"], get_dataset_info(run.dataset).num_classes, dev,
+                   batch_size or run.eval.batch_size, keep)
+    old, new = paper_columns(task, k)
+    ident = {key: getattr(run, key) for key in
+             ("dataset", "task", "setting", "method", "base_method", "step", "seed")}
     metrics: dict[str, Any] = {
-        "dataset": run.dataset,
-        "task": run.task,
-        "setting": run.setting,
-        "method": run.method,
-        "base_method": run.base_method,
-        "step": run.step,
-        "seed": run.seed,
+        **ident,
         "unseen": unseen,
         "classes_seen": sorted(c for head in ckpt["classes"] for c in head),
-        "base_classes": base,
-        "new_classes": added,
-        **summarize(cm.cpu(), base_classes=base, new_classes=added),
-        "confusion_matrix": cm.cpu().tolist(),
+        "base_classes": old,
+        "new_classes": new,
+        **summarize(cm, base_classes=old, new_classes=new),
+        "confusion_matrix": cm.tolist(),
         "eval_time_s": time.perf_counter() - start,
         "n_val_images": len(ds),
-        **{
-            k_: ckpt["metrics"].get(k_)
-            for k_ in ("train_time_s", "images_per_s", "peak_gpu_mem_mb")
-        },
+        **{key: ckpt["metrics"].get(key) for key in TRAIN_METRICS},
     }
-    preds = (
-        {k_: np.stack(v) if k_ != "ids" else np.array(v) for k_, v in saved.items()}
-        if keep
-        else None
-    )
-    return metrics, preds
+    return metrics, keep.arrays()

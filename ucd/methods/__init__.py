@@ -41,7 +41,9 @@ def _check_entry(name: str, entry: dict, fields: dict) -> None:
                          f"valid: {sorted(_FIELDS)}")
     for t in fields["terms"]:
         if t not in TERMS:
-            raise ValueError(f"methods.yaml: {name} uses unknown term {t!r}; known: {sorted(TERMS)}")
+            raise ValueError(
+                f"methods.yaml: {name} uses unknown term {t!r}; known: {sorted(TERMS)}"
+            )
     policy = fields.get("labels", {}).get("ignore_to_background", "never")
     if set(fields.get("labels", {})) - {"ignore_to_background"} or policy not in LABEL_POLICIES:
         raise ValueError(f"methods.yaml: {name}.labels must be {{ignore_to_background: "

@@ -8,8 +8,8 @@ terms + the UCD term) is a matter of listing terms in ``methods.yaml``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
