@@ -29,6 +29,7 @@ class DatasetInfo:
     layout: str = "voc"
     reader: dict[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""
+    images: dict[str, int] = field(default_factory=dict, compare=False)  # published set sizes
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,11 @@ def _parse_dataset(name: str, d: dict) -> tuple[DatasetInfo, dict[str, Task]]:
     settings = tuple(d.get("settings", SETTINGS))
     if any(s not in SETTINGS for s in settings):
         raise ValueError(f"dataset {name}: settings must be among {SETTINGS}")
+    images = dict(d.get("images") or {})
+    if any(k not in ("train", "val") or not isinstance(v, int) or isinstance(v, bool) or v < 1
+           for k, v in images.items()):
+        raise ValueError(f"dataset {name}: images must map train/val to counts >= 1, "
+                         f"got {images!r}")
     info = DatasetInfo(
         name=name,
         num_classes=n,
@@ -172,6 +178,7 @@ def _parse_dataset(name: str, d: dict) -> tuple[DatasetInfo, dict[str, Task]]:
         layout=d.get("layout", "voc"),
         reader=dict(d.get("reader") or {}),
         source=" ".join(str(d.get("source", "")).split()),
+        images=images,
     )
     tasks = {str(t): parse_task(name, str(t), spec, n) for t, spec in d.get("tasks", {}).items()}
     return info, tasks
