@@ -139,11 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every value with the config layer that set it")
     p.set_defaults(func=_cmd_config)
 
+    from ucd.cost.cli import register as register_cost
     from ucd.data.cli import register as register_data
     from ucd.reporting.cli import register as register_report
 
     register_data(sub)
     register_report(sub)
+    register_cost(sub)
     return parser
 
 
