@@ -1,13 +1,19 @@
-"""Training-step throughput and peak memory of MiB vs MiB+UCD at the paper's configuration.
+"""Training-step time and peak memory of FT, MiB and MiB+UCD at the paper's configuration.
 
 One incremental step of VOC 15-1 (step 1: 16 old classes + 1 new): DeepLab-V3, ResNet-101,
-output stride 16, crop 512, batch 12 per GPU, SGD; the new model trains and the frozen old model
-runs forward, with the method's terms (``mib``: mib_ce + mib_kd; ``mib_ucd``: + ucd) built from
-``ucd/methods/methods.yaml``. Random images and labels (10% ignore 255), so no data is needed.
-Records images/s (timed iterations after warm-up, CUDA-synchronised) and peak GPU memory, with the
+output stride 16, crop 512, batch 12 per GPU, SGD; the new model trains and, for methods with
+an old model, the frozen old model runs forward, with the method's terms (``ft``: ce;
+``mib``: mib_ce + mib_kd; ``mib_ucd``: + ucd) built from ``ucd/methods/methods.yaml``. Random
+images and labels (10% ignore 255), so no data is needed. Records seconds per iteration,
+images/s (timed iterations after warm-up, CUDA-synchronised) and peak GPU memory, with the
 card's name; the UCD overhead goal is at most 15% time.
 
+``--times FILE`` adds the results to a step-times file (one entry per kind of job: plain, old,
+ucd) that ``python -m ucd cost --times FILE`` uses before any other source; the default place
+``ucd cost`` looks at is ``results/step_times.json``.
+
 Usage: python benchmarks/gpu_step.py [--iters 20] [--amp bf16] [--channels-last] [--out x.json]
+                                     [--times results/step_times.json]
 CPU smoke: python benchmarks/gpu_step.py --device cpu --crop 128 --batch 2 --iters 2 --warmup 0
 """
 
@@ -24,12 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from ucd.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig  # noqa: E402
+from ucd.cost.measured import merge_times  # noqa: E402
+from ucd.cost.rates import job_kind, model_label  # noqa: E402
 from ucd.data.tasks import get_task  # noqa: E402
 from ucd.distributed import precision_of  # noqa: E402
 from ucd.methods import Batch, StepContext, get_method  # noqa: E402
 from ucd.models import build_model  # noqa: E402
 
-METHODS = ("mib", "mib_ucd")
+METHODS = ("ft", "mib", "mib_ucd")
 
 
 def _sync(device: torch.device) -> None:
@@ -37,28 +46,40 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def bench_run(name: str, args: argparse.Namespace) -> RunConfig:
+    """The run config of the benchmarked step (step 1 of VOC 15-1, the method's defaults)."""
+    model = ModelConfig(backbone=args.backbone, output_stride=16, width=args.width,
+                        head_channels=256, norm=args.norm, pretrained=None)
+    amp = args.amp or "none"
+    return RunConfig(dataset="voc", task="15-1", setting="overlapped", method=name,
+                     base_method=name, step=1, seed=0, model=model,
+                     optim=OptimConfig(batch_size=args.batch), data=DataConfig(crop_size=args.crop),
+                     train=TrainConfig(amp=amp, channels_last=args.channels_last),
+                     params=get_method(name).default_params())
+
+
 def bench_method(name: str, args: argparse.Namespace, device: torch.device) -> dict:
-    """Images/s and peak memory of ``iters`` training iterations of method ``name``."""
+    """Seconds per iteration, images/s and peak memory of ``iters`` training iterations."""
     torch.manual_seed(0)
+    run = bench_run(name, args)
     task = get_task("voc", "15-1")
     method = get_method(name)
-    model_cfg = {"backbone": args.backbone, "output_stride": 16, "width": args.width,
-                 "head_channels": 256, "norm": args.norm, "pretrained": None}
-    old = build_model(model_cfg, [list(c) for c in task.steps[:1]]).to(device).eval()
+    old = build_model(run.model, [list(c) for c in task.steps[:1]]).to(device).eval()
     for p in old.parameters():
         p.requires_grad_(False)
-    model = build_model(model_cfg, [list(c) for c in task.steps[:1]])
+    model = build_model(run.model, [list(c) for c in task.steps[:1]])
     model.load_state_dict(old.state_dict())
     model.classifier.add_step(task.new_classes(1))
     model.to(device).train()
-    prec = precision_of({"amp": args.amp, "channels_last": args.channels_last}, device)
-    if prec.channels_last:
-        model.to(memory_format=torch.channels_last)
-        old.to(memory_format=torch.channels_last)
-    run = {"dataset": "voc", "task": "15-1", "method": name, "base_method": name, "step": 1}
+    if not method.needs_old_model(1):
+        old = None
+    prec = precision_of(run.train, device)
+    for m in (model, old):
+        if prec.channels_last and m is not None:
+            m.to(memory_format=torch.channels_last)
     ctx = StepContext(run=run, task=task, step=1, model=model, old_model=old, device=device,
                       max_iterations=args.warmup + args.iters)
-    terms = method.build_terms(method.default_params(), 1)
+    terms = method.build_terms(run.params, 1)
     for t in terms:
         t.before_step(ctx)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
@@ -71,7 +92,7 @@ def bench_method(name: str, args: argparse.Namespace, device: torch.device) -> d
         with prec.autocast(device):
             out = model(images)
             with torch.no_grad():
-                old_out = old(images)
+                old_out = None if old is None else old(images)
             batch = Batch(images, labels, out, old_out, ctx)
             total = sum(t.weight * t.loss(batch) for t in terms)
         opt.zero_grad(set_to_none=True)
@@ -90,8 +111,19 @@ def bench_method(name: str, args: argparse.Namespace, device: torch.device) -> d
     _sync(device)
     dt = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return {"method": name, "terms": [t.name for t in terms], "seconds": dt,
+    return {"method": name, "kind": job_kind(name, run.params, 1),
+            "model": model_label(run.model, run.train.amp), "terms": [t.name for t in terms],
+            "seconds": dt, "s_per_iter": dt / args.iters,
             "images_per_s": args.batch * args.iters / dt, "peak_gpu_mem_mb": peak}
+
+
+def times_entries(results: list[dict], args: argparse.Namespace, card: str) -> list[dict]:
+    """The results as step-times entries (ucd.cost.measured), one per kind of job."""
+    return [{"kind": r["kind"], "model": r["model"], "crop": args.crop,
+             "images_per_gpu": args.batch, "gpus": 0 if card == "cpu" else 1,
+             "s_per_iter": r["s_per_iter"], "peak_gpu_mem_mb": r["peak_gpu_mem_mb"],
+             "device": card, "torch": torch.__version__, "method": r["method"],
+             "measured": time.strftime("%Y-%m-%dT%H:%M:%S")} for r in results]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amp", default=None, choices=["none", "bf16"])
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--times", default=None,
+                        help="add the results to this step-times file (for ucd cost)")
     args = parser.parse_args(argv)
     if min(args.crop, args.batch, args.iters) < 1 or args.warmup < 0:
         parser.error("--crop, --batch and --iters must be >= 1 and --warmup >= 0")
@@ -117,18 +152,24 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    results = [bench_method(m, args, device) for m in METHODS]
-    base, ucd = results
-    overhead = base["images_per_s"] / ucd["images_per_s"] - 1  # extra time per image
+    results = [bench_method(m, args, device) for m in args.methods]
+    by_name = {r["method"]: r for r in results}
     report = {"device": card, "torch": torch.__version__, "config": vars(args),
-              "results": results, "ucd_time_overhead": overhead,
-              "overhead_goal_met": overhead <= 0.15}
+              "results": results}
     for r in results:
         mem = "-" if r["peak_gpu_mem_mb"] is None else f"{r['peak_gpu_mem_mb']:.0f} MiB"
-        print(f"{card} {r['method']:8s} {r['images_per_s']:8.2f} images/s  peak {mem}")
-    print(f"UCD time overhead: {100 * overhead:+.1f}% (goal <= 15%)")
+        print(f"{card} {r['method']:8s} {r['kind']:6s} {r['s_per_iter']:7.3f} s/iter "
+              f"{r['images_per_s']:8.2f} images/s  peak {mem}")
+    if {"mib", "mib_ucd"} <= set(by_name):
+        base, ucd = by_name["mib"], by_name["mib_ucd"]
+        overhead = base["images_per_s"] / ucd["images_per_s"] - 1  # extra time per image
+        report.update(ucd_time_overhead=overhead, overhead_goal_met=overhead <= 0.15)
+        print(f"UCD time overhead: {100 * overhead:+.1f}% (goal <= 15%)")
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    if args.times:
+        merge_times(args.times, times_entries(results, args, card))
+        print(f"step times added to {args.times} (python -m ucd cost reads them)")
     return 0
 
 
