@@ -48,8 +48,8 @@ def _sync(device: torch.device) -> None:
 
 def bench_run(name: str, args: argparse.Namespace) -> RunConfig:
     """The run config of the benchmarked step (step 1 of VOC 15-1, the method's defaults)."""
-    model = ModelConfig(backbone=args.backbone, output_stride=16, width=args.width,
-                        head_channels=256, norm=args.norm, pretrained=None)
+    model = ModelConfig(backbone=args.backbone, output_stride=args.output_stride, width=args.width,
+                        head_channels=args.head_channels, norm=args.norm, pretrained=None)
     amp = args.amp or "none"
     return RunConfig(dataset="voc", task="15-1", setting="overlapped", method=name,
                      base_method=name, step=1, seed=0, model=model,
@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--backbone", default="resnet101")
     parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--output-stride", type=int, default=16, choices=[8, 16])
+    parser.add_argument("--head-channels", type=int, default=256, help="ASPP output channels")
     parser.add_argument("--norm", default="auto", help="auto | iabn | abn")
     parser.add_argument("--amp", default=None, choices=["none", "bf16"])
     parser.add_argument("--channels-last", action="store_true")

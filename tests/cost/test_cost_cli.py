@@ -17,7 +17,7 @@ from ucd.cost.cli import collect  # noqa: E402
 from ucd.cost.report import render  # noqa: E402
 from ucd.data.splits import FORMAT, save_split  # noqa: E402
 
-# Merged over config.yaml (digits: ResNet-18 width 24, output stride 8, crop 64).
+# Merged over config.yaml (digits: ResNet-18 width 24, ASPP 64, output stride 8, crop 64).
 TINY = {
     "seeds": [42],
     "datasets": {"digits": {"optim": {"epochs": 2, "batch_size": 16},
@@ -30,7 +30,7 @@ PLAIN_S, UCD_S, EVAL_S = 0.5, 2.0, 0.01  # measured s/iteration, stated s/valida
 
 
 def _times(kind: str, seconds: float) -> dict:
-    return {"kind": kind, "model": "resnet18/os8/w24", "crop": 64, "images_per_gpu": 16,
+    return {"kind": kind, "model": "resnet18/os8/w24/h64", "crop": 64, "images_per_gpu": 16,
             "gpus": 1, "s_per_iter": seconds, "device": "test card"}
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ucd.config import RunConfig
 from ucd.cost.counts import Count, iterations, set_size, step_images
 from ucd.cost.dag import Job
-from ucd.cost.rates import EvalRates, Figure, Rates, eval_shape, shape_of
+from ucd.cost.rates import EvalRates, Figure, Rates, Shape, eval_shape, shape_of
 from ucd.plan import Cell, Plan
 
 TRAIN_RULES = ("train", "train_shared")
@@ -24,6 +24,7 @@ class JobCost:
     run: RunConfig | None = None
     count: Count | None = None  # images of the step (training) or of the validation set
     units: int | None = None  # iterations (training) or images (evaluation)
+    shape: Shape | None = None
     figure: Figure | None = None
     problem: str = ""
 
@@ -68,14 +69,16 @@ def _train_cost(cost: JobCost, rates: Rates) -> None:
     if cost.units == 0:
         cost.problem = (f"{cost.count.images} images < batch {run.optim.batch_size}: "
                         "the job would fail")
-    cost.figure = rates.train(shape_of(run, cost.job.gpus))
+    cost.shape = shape_of(run, cost.job.gpus)
+    cost.figure = rates.train(cost.shape)
 
 
 def _eval_cost(cost: JobCost, rates: EvalRates) -> None:
     run = cost.run
     cost.count = set_size(run.dataset, run.data.root, "val")
     cost.units = cost.count.images
-    cost.figure = rates.figure(eval_shape(run, cost.job.gpus))
+    cost.shape = eval_shape(run, cost.job.gpus)
+    cost.figure = rates.figure(cost.shape)
 
 
 def estimate(jobs: list[Job], plan: Plan, rates: Rates, eval_rates: EvalRates) -> list[JobCost]:

@@ -27,11 +27,12 @@ def settings() -> dict:
 
 
 def model_label(model: ModelConfig, amp: str = "none") -> str:
-    """The network as far as time goes: backbone, output stride, width when not 64, and the
-    precision when not fp32."""
-    width = "" if model.width == 64 else f"/w{model.width}"
-    precision = "" if amp == "none" else f"/{amp}"
-    return f"{model.backbone}/os{model.output_stride}{width}{precision}"
+    """The network as far as time goes: backbone, output stride, then the stem width (when
+    not 64), the ASPP channels (when not 256) and the precision (when not fp32)."""
+    extra = [f"w{model.width}" if model.width != 64 else "",
+             f"h{model.head_channels}" if model.head_channels != 256 else "",
+             amp if amp != "none" else ""]
+    return "/".join([model.backbone, f"os{model.output_stride}", *filter(None, extra)])
 
 
 def _contrast_label(term) -> str | None:
@@ -72,7 +73,7 @@ class Shape:
     def describe(self) -> str:
         where = f"{self.gpus} GPU x" if self.gpus == 1 else (
             f"{self.gpus} GPUs x" if self.gpus else "CPU,")
-        return (f"{self.kind:13s} {self.model:16s} crop {self.crop:4d}  "
+        return (f"{self.kind:13s} {self.model:20s} crop {self.crop:4d}  "
                 f"{where} {self.per_gpu:3d} images")
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ucd.cost.counts import Count
 from ucd.cost.dag import Dag
 from ucd.cost.estimate import EVAL_RULES, TRAIN_RULES, JobCost
-from ucd.cost.rates import Figure
+from ucd.cost.rates import Figure, Shape
 
 TABLE_RULES = {"table": "table", "figure": "figure"}  # rule -> wildcard naming the item
 
@@ -91,6 +91,19 @@ def _fits(fig: Figure, gpu_mem: float | None) -> str:
     return "fits" if fig.mem_gb <= gpu_mem else f"DOES NOT FIT in {gpu_mem:g} GB"
 
 
+def how_to_measure(shape: Shape) -> str:
+    """What gives a figure for a shape no source covers."""
+    if shape.kind == "eval":
+        return "--eval-s-per-image, or finish one run (its metrics.json is read)"
+    backbone, stride, *rest = shape.model.split("/")
+    opts = [f"--backbone {backbone}", f"--output-stride {stride[2:]}"]
+    flags = {"w": "--width", "h": "--head-channels"}
+    opts += [f"{flags[r[0]]} {r[1:]}" if r[0] in flags else f"--amp {r}" for r in rest]
+    device = "" if shape.gpus else "--device cpu "
+    return (f"python benchmarks/gpu_step.py {device}{' '.join(opts)} --crop {shape.crop} "
+            f"--batch {shape.per_gpu} --times RESULTS/step_times.json, or finish one run")
+
+
 def figures_section(costs: Sequence[JobCost], gpu_mem: float | None) -> list[str]:
     """Seconds per iteration (per image for evaluation) and peak memory per kind of job, each
     with its source ([n] below) and how it was moved to the job's batch and crop."""
@@ -109,10 +122,11 @@ def figures_section(costs: Sequence[JobCost], gpu_mem: float | None) -> list[str
         mem = "    ?   " if fig.mem_gb is None else f"{fig.mem_gb:6.1f} GB"
         lines.append(f"  {len(groups[fig]):5d} x {fig.shape.describe()}  {fig.seconds:7.3f} s"
                      f"  {mem} {_fits(fig, gpu_mem):{width}s} [{n}] {fig.note}".rstrip())
-    if None in groups:
-        rules = "/".join(sorted({c.job.rule for c in groups[None]}))
-        lines.append(f"  {len(groups[None]):5d} {rules} job(s): no figure (CPU jobs: measure "
-                     "them, see ucd cost --help); left out of the hours")
+    missing: dict[Shape, int] = defaultdict(int)
+    for c in groups.get(None, []):
+        missing[c.shape] += 1
+    for shape, n in missing.items():
+        lines.append(f"  {n:5d} x {shape.describe()}  no figure, left out: {how_to_measure(shape)}")
     lines += [f"    [{n}] {text}" for text, n in sources.items()]
     return lines
 
