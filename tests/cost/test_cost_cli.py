@@ -58,37 +58,42 @@ def _by_rule(found, rule):
     return [c for c in found.costs if c.job.rule == rule]
 
 
+def _units(found, rule, what):
+    return sorted(c.part(what).units for c in _by_rule(found, rule))
+
+
 def test_iterations_per_rule_match_a_hand_count(found):
     # step 0 shared by ft and mib_ucd: 2 epochs x floor(100/16); Joint: 2 x floor(1200/16)
     # (digits' published training set: no data here); step 1: 1 epoch x floor(40/16) each
-    assert sorted(c.units for c in _by_rule(found, "train_shared")) == [2 * 6, 2 * 75]
-    assert sorted(c.units for c in _by_rule(found, "train")) == [1 * 2, 1 * 2]
-    assert [c.units for c in _by_rule(found, "evaluate") + _by_rule(found, "evaluate_shared")] \
-        == [300] * 4  # digits' published validation set, once per trained step
+    assert _units(found, "train_shared", "train") == [2 * 6, 2 * 75]
+    assert _units(found, "train", "train") == [1 * 2, 1 * 2]
+    # every training job evaluates its checkpoint: digits' published validation set
+    assert _units(found, "train_shared", "eval") == _units(found, "train", "eval") == [300] * 2
+    assert not any(c.parts for c in found.costs if c.job.rule not in ("train", "train_shared"))
 
 
 def test_seconds_are_iterations_times_the_measured_figure(found):
-    trains = {c.job.name(): c.seconds for c in _by_rule(found, "train")}
-    assert sorted(trains.values()) == [2 * PLAIN_S, 2 * UCD_S]  # ft, mib_ucd at step 1
-    total = sum(c.seconds for c in found.costs if c.costed)
+    trains = sorted(c.part("train").seconds for c in _by_rule(found, "train"))
+    assert trains == [2 * PLAIN_S, 2 * UCD_S]  # ft, mib_ucd at step 1
+    total = sum(c.seconds for c in found.costs)
     expected = (12 + 150) * PLAIN_S + 2 * PLAIN_S + 2 * UCD_S + 4 * 300 * EVAL_S
     assert total == pytest.approx(expected)
-    assert all("test card" in c.figure.source for c in _by_rule(found, "train"))
+    assert all("test card" in c.part("train").figure.source for c in _by_rule(found, "train"))
 
 
-def test_critical_path_is_joint_then_its_evaluation(found):
-    seconds, path = found.dag.critical_path([c.seconds or 0.0 for c in found.costs])
+def test_critical_path_is_the_joint_training(found):
+    seconds, path = found.dag.critical_path([c.seconds for c in found.costs])
     assert seconds == pytest.approx(150 * PLAIN_S + 300 * EVAL_S)
     named = [found.costs[i].job for i in path if found.costs[i].seconds]
-    assert [j.rule for j in named] == ["train_shared", "evaluate_shared"]
-    assert all(j.wildcards["group"].startswith("joint-") for j in named)
+    assert [j.rule for j in named] == ["train_shared"]
+    assert named[0].wildcards["group"].startswith("joint-")
 
 
 def test_report_names_sources_tables_and_the_whole_grid(found):
     text = render(found.costs, found.dag, found.header, gpu_mem=None)
     assert "--forceall" in text and "table1" in text
     hours = (164 * PLAIN_S + 2 * UCD_S + 1200 * EVAL_S) / 3600
-    assert f"Total: {hours:.3g} GPU-h for 8 training and evaluation jobs" in text
+    assert f"Total: {hours:.3g} GPU-h for 4 jobs that train or evaluate" in text
     assert re.search(r"digits/5-5/disjoint +0:100s 1:40s\n", text)
     assert re.search(r"digits \(Joint: all images, one step\) +0:1200p\n", text)
 

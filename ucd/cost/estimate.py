@@ -1,10 +1,11 @@
-"""The cost of every job of a dry run: a training job's iterations (images of its step, from
-its run config resolved by the plan) times seconds per iteration of its kind; an evaluation
-job's validation images times seconds per image. Other jobs use no GPU and are counted only."""
+"""The cost of every job of a dry run. A training job trains its step (epochs x floor(images of
+the step / batch) iterations, times seconds per iteration of its kind) and, when it writes a
+metrics.json, evaluates the checkpoint too (validation images times seconds per image); a job
+of a separate evaluation rule only evaluates. Other jobs use no GPU and are only counted."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ucd.config import RunConfig
 from ucd.cost.counts import Count, iterations, set_size, step_images
@@ -13,36 +14,54 @@ from ucd.cost.rates import EvalRates, Figure, Rates, Shape, eval_shape, shape_of
 from ucd.plan import Cell, Plan
 
 TRAIN_RULES = ("train", "train_shared")
-EVAL_RULES = ("evaluate", "evaluate_shared")
+EVAL_RULES = ("evaluate", "evaluate_shared")  # a workflow that evaluates in its own jobs
 
 
 @dataclass
-class JobCost:
-    """One job with what it costs (figure None: no figure applies, the job is left out)."""
+class Part:
+    """Training or evaluation inside a job: its images, units, shape and figure."""
 
-    job: Job
-    run: RunConfig | None = None
-    count: Count | None = None  # images of the step (training) or of the validation set
-    units: int | None = None  # iterations (training) or images (evaluation)
-    shape: Shape | None = None
-    figure: Figure | None = None
-    problem: str = ""
-
-    @property
-    def costed(self) -> bool:
-        return self.job.rule in TRAIN_RULES + EVAL_RULES
+    what: str  # "train" (units: iterations) or "eval" (units: validation images)
+    count: Count
+    units: int | None
+    shape: Shape
+    figure: Figure | None
 
     @property
     def seconds(self) -> float | None:
-        """Estimated wall time of the job (None: no figure or no count)."""
         if self.figure is None or self.units is None:
             return None
         return self.figure.seconds * self.units
 
+
+@dataclass
+class JobCost:
+    """One job with what it costs; a part without a figure or count is left out, and said."""
+
+    job: Job
+    run: RunConfig | None = None
+    parts: list[Part] = field(default_factory=list)
+    problem: str = ""
+
+    @property
+    def costed(self) -> bool:
+        return bool(self.parts)
+
+    @property
+    def complete(self) -> bool:
+        return all(p.seconds is not None for p in self.parts)
+
+    def part(self, what: str) -> Part | None:
+        return next((p for p in self.parts if p.what == what), None)
+
+    @property
+    def seconds(self) -> float:
+        """Estimated wall time of the job (the parts with a figure)."""
+        return sum(p.seconds or 0.0 for p in self.parts)
+
     def hours(self) -> tuple[float, float]:
         """(GPU-hours, hours of CPU-only jobs)."""
-        s = self.seconds or 0.0
-        gpus = self.job.gpus
+        s, gpus = self.seconds, self.job.gpus
         return (s * gpus / 3600, 0.0) if gpus else (0.0, s / 3600)
 
 
@@ -58,27 +77,35 @@ def run_of(plan: Plan, shared: dict, job: Job) -> RunConfig:
     return plan.run(cell, int(w["step"]), int(w["seed"]))
 
 
-def _train_cost(cost: JobCost, rates: Rates) -> None:
+def train_part(run: RunConfig, gpus: int, rates: Rates) -> Part:
+    """Training a step: its iterations and seconds per iteration."""
     from ucd.methods import get_method
 
-    run = cost.run
-    cost.count = step_images(run, get_method(run.base_method).joint)
-    if cost.count.images is None:
-        return
-    cost.units = iterations(run, cost.count.images)
-    if cost.units == 0:
-        cost.problem = (f"{cost.count.images} images < batch {run.optim.batch_size}: "
-                        "the job would fail")
-    cost.shape = shape_of(run, cost.job.gpus)
-    cost.figure = rates.train(cost.shape)
+    count = step_images(run, get_method(run.base_method).joint)
+    units = None if count.images is None else iterations(run, count.images)
+    shape = shape_of(run, gpus)
+    return Part("train", count, units, shape, rates.train(shape))
 
 
-def _eval_cost(cost: JobCost, rates: EvalRates) -> None:
-    run = cost.run
-    cost.count = set_size(run.dataset, run.data.root, "val")
-    cost.units = cost.count.images
-    cost.shape = eval_shape(run, cost.job.gpus)
-    cost.figure = rates.figure(cost.shape)
+def eval_part(run: RunConfig, gpus: int, rates: EvalRates) -> Part:
+    """Evaluating a step's checkpoint on the whole validation set."""
+    count = set_size(run.dataset, run.data.root, "val")
+    shape = eval_shape(run, gpus)
+    return Part("eval", count, count.images, shape, rates.figure(shape))
+
+
+def job_cost(job: Job, run: RunConfig, rates: Rates, eval_rates: EvalRates) -> JobCost:
+    """The parts of one training or evaluation job."""
+    cost = JobCost(job, run)
+    if job.rule in TRAIN_RULES:
+        cost.parts.append(train_part(run, job.gpus, rates))
+        units = cost.parts[0].units
+        if units == 0:
+            cost.problem = (f"{cost.parts[0].count.images} images < batch "
+                            f"{run.optim.batch_size}: the job would fail")
+    if job.rule in EVAL_RULES or any(p.endswith("metrics.json") for p in job.output):
+        cost.parts.append(eval_part(run, job.gpus, eval_rates))
+    return cost
 
 
 def estimate(jobs: list[Job], plan: Plan, rates: Rates, eval_rates: EvalRates) -> list[JobCost]:
@@ -86,12 +113,8 @@ def estimate(jobs: list[Job], plan: Plan, rates: Rates, eval_rates: EvalRates) -
     shared = plan.shared_trainings()
     out = []
     for job in jobs:
-        cost = JobCost(job)
-        if cost.costed:
-            cost.run = run_of(plan, shared, job)
-            if job.rule in TRAIN_RULES:
-                _train_cost(cost, rates)
-            else:
-                _eval_cost(cost, eval_rates)
-        out.append(cost)
+        if job.rule in TRAIN_RULES + EVAL_RULES:
+            out.append(job_cost(job, run_of(plan, shared, job), rates, eval_rates))
+        else:
+            out.append(JobCost(job))
     return out

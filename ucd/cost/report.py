@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ucd.cost.counts import Count
 from ucd.cost.dag import Dag
-from ucd.cost.estimate import EVAL_RULES, TRAIN_RULES, JobCost
+from ucd.cost.estimate import EVAL_RULES, TRAIN_RULES, JobCost, Part
 from ucd.cost.rates import Figure, Shape
 
 TABLE_RULES = {"table": "table", "figure": "figure"}  # rule -> wildcard naming the item
@@ -33,7 +33,7 @@ class Totals:
         if not cost.costed:
             return
         self.jobs += 1
-        if cost.seconds is None:
+        if not cost.complete:
             self.unknown += 1
         g, c = cost.hours()
         self.gpu_h += g
@@ -44,7 +44,7 @@ class Totals:
         if self.cpu_h:
             out += f" + {hours(self.cpu_h)} h of CPU-only jobs"
         if self.unknown:
-            out += f"  ({self.unknown} job(s) without a figure left out)"
+            out += f"  ({self.unknown} job(s) with a part without a figure, left out)"
         return out
 
 
@@ -65,11 +65,12 @@ def counts_section(costs: Sequence[JobCost]) -> list[str]:
     seen: dict[str, dict[int, Count]] = defaultdict(dict)
     legend: dict[str, set[str]] = defaultdict(set)
     for c in costs:
-        if c.job.rule in TRAIN_RULES and c.count is not None:
-            seen[_bench(c)][c.run.step] = c.count
-            split = c.count.origin == "split"
-            legend[c.count.origin].add("the benchmark's split file (ucd data split)" if split
-                                       else c.count.source)
+        part = c.part("train")
+        if part is not None:
+            seen[_bench(c)][c.run.step] = part.count
+            split = part.count.origin == "split"
+            legend[part.count.origin].add("the benchmark's split file (ucd data split)" if split
+                                          else part.count.source)
     lines = ["Training images per step (iterations = epochs x floor(images / batch)), marked "
              "with their source:"]
     width = max(map(len, seen), default=0)
@@ -107,13 +108,14 @@ def how_to_measure(shape: Shape) -> str:
 def figures_section(costs: Sequence[JobCost], gpu_mem: float | None) -> list[str]:
     """Seconds per iteration (per image for evaluation) and peak memory per kind of job, each
     with its source ([n] below) and how it was moved to the job's batch and crop."""
-    groups: dict[Figure | None, list[JobCost]] = defaultdict(list)
+    groups: dict[Figure | None, list[Part]] = defaultdict(list)
     for c in costs:
-        if c.costed and c.units is not None:
-            groups[c.figure].append(c)
+        for part in c.parts:
+            if part.units is not None:
+                groups[part.figure].append(part)
     sources: dict[str, int] = {}
     lines = ["Seconds per iteration (evaluation: per image) and peak memory per device, by "
-             "kind of job (jobs, kind, network, crop, device x images per device):"]
+             "kind of work (jobs, kind, network, crop, device x images per device):"]
     order = sorted((f for f in groups if f is not None),
                    key=lambda f: (f.shape.kind, -f.shape.per_gpu, f.shape.crop))
     width = 0 if gpu_mem is None else len(f"DOES NOT FIT in {gpu_mem:g} GB")
@@ -123,8 +125,8 @@ def figures_section(costs: Sequence[JobCost], gpu_mem: float | None) -> list[str
         lines.append(f"  {len(groups[fig]):5d} x {fig.shape.describe()}  {fig.seconds:7.3f} s"
                      f"  {mem} {_fits(fig, gpu_mem):{width}s} [{n}] {fig.note}".rstrip())
     missing: dict[Shape, int] = defaultdict(int)
-    for c in groups.get(None, []):
-        missing[c.shape] += 1
+    for part in groups.get(None, []):
+        missing[part.shape] += 1
     for shape, n in missing.items():
         lines.append(f"  {n:5d} x {shape.describe()}  no figure, left out: {how_to_measure(shape)}")
     lines += [f"    [{n}] {text}" for text, n in sources.items()]
@@ -132,24 +134,25 @@ def figures_section(costs: Sequence[JobCost], gpu_mem: float | None) -> list[str
 
 
 def rules_section(costs: Sequence[JobCost]) -> list[str]:
-    """Jobs, iterations (or images) and hours per rule."""
+    """Jobs, training iterations, validation images and hours per rule."""
     per: dict[str, list[JobCost]] = defaultdict(list)
     for c in costs:
         per[c.job.rule].append(c)
     first = (*TRAIN_RULES, *EVAL_RULES)
     order = sorted(per, key=lambda r: (first.index(r) if r in first else len(first), r))
-    lines = [f"  {'rule':22s} {'jobs':>6s} {'iterations':>12s}         hours"]
+    lines = [f"  {'rule':20s} {'jobs':>6s} {'iterations':>12s} {'val images':>11s}    hours"]
     for rule in order:
         members = per[rule]
-        units = sum(m.units or 0 for m in members)
-        what = (f"{units:12,d} iters " if rule in TRAIN_RULES
-                else f"{units:12,d} images" if rule in EVAL_RULES else f"{'-':>12s}       ")
+        sums = [sum(p.units or 0 for m in members for p in m.parts if p.what == what)
+                for what in ("train", "eval")]
         t = Totals()
         for m in members:
             t.add(m)
-        hours_text = t.text() if t.jobs else "  no GPU (local or CPU rule)"
-        lines.append(f"  {rule:22s} {len(members):6d} {what} {hours_text}")
-    return ["Jobs per rule:", *lines]
+        if not t.jobs:
+            lines.append(f"  {rule:20s} {len(members):6d} {'-':>12s} {'-':>11s}    no GPU")
+            continue
+        lines.append(f"  {rule:20s} {len(members):6d} {sums[0]:12,d} {sums[1]:11,d} {t.text()}")
+    return ["Jobs per rule (a training job also evaluates its checkpoint):", *lines]
 
 
 def _natural(name: str) -> tuple[bool, str, int]:
@@ -195,7 +198,7 @@ def render(costs: Sequence[JobCost], dag: Dag, header: Sequence[str],
     total = Totals()
     for c in costs:
         total.add(c)
-    summary = f"Total: {total.text().strip()} for {total.jobs} training and evaluation jobs"
+    summary = f"Total: {total.text().strip()} for {total.jobs} jobs that train or evaluate"
     blocks = [list(header), counts_section(costs), figures_section(costs, gpu_mem),
               rules_section(costs), tables_section(costs, dag), [summary],
               path_section(costs, dag)]
