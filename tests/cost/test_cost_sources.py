@@ -170,3 +170,16 @@ def test_a_bad_measurement_file_is_named(tmp_path):
     path.write_text(json.dumps({"format": "ucd-step-times/1", "entries": [{"kind": "ucd"}]}))
     with pytest.raises(ValueError, match=r"entries\[0\]\.model"):
         load_times(path)
+
+
+def test_gpu_memory_check_flags_a_batch_that_does_not_fit():
+    from ucd.cost.counts import Count
+    from ucd.cost.dag import Job
+    from ucd.cost.estimate import JobCost, Part
+    from ucd.cost.report import figures_section
+
+    fig = table7().figure(UCD_24)  # 41.8 GB on one GPU at 24 images
+    costs = [JobCost(Job("train"), parts=[Part("train", Count(2145, "", "published"), 2670,
+                                               UCD_24, fig)])]
+    assert "DOES NOT FIT in 40 GB" in "\n".join(figures_section(costs, 40.0))
+    assert " fits " in "\n".join(figures_section(costs, 48.0))
