@@ -13,6 +13,7 @@ from ucd.losses.plop_pseudo import (  # noqa: F401
     pseudo_ce,
 )
 from ucd.losses.pod import fold_new_logits, local_pod  # noqa: F401
+from ucd.losses.recall import recall_targets, replay_class, replay_code  # noqa: F401
 from ucd.losses.regularizers import (  # noqa: F401
     FisherEMA,
     PathIntegral,
