@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from ucd.data.replay.sources import SOURCES
 from ucd.data.tasks import SETTINGS, check_setting, get_dataset_info, get_task, list_tasks
 
 DEFAULT_ROOT = "results/data/{dataset}"
@@ -117,6 +118,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Build the replay set of one step (every old class) from a source."""
+    from ucd.data.replay import build_replay_set, make_source
+
+    source = make_source(args.source, root=args.root, generator=args.generator,
+                         weights=args.weights)
+    index = build_replay_set(args.dataset, args.task, args.step, args.out, source,
+                             per_class=args.per_class, seed=args.seed)
+    print(f"wrote {args.out}: {args.per_class} images for each of classes "
+          f"{', '.join(index['classes'])} ({args.source})")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, setting: bool = True) -> None:
     p.add_argument("dataset", help="dataset name (tasks.yaml)")
     p.add_argument("task", help="task name, e.g. 15-5")
@@ -151,6 +165,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="split file to write (JSON)")
     p.add_argument("--workers", type=int, default=None, help="parallel label readers")
     p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("replay", help="build the replay set of one step (RECALL)")
+    p.add_argument("dataset", help="dataset name (tasks.yaml)")
+    p.add_argument("task", help="task name, e.g. 15-5")
+    p.add_argument("--step", type=int, required=True, help="the step replaying (>= 1)")
+    p.add_argument("--out", required=True, help="replay set directory to write")
+    p.add_argument("--per-class", type=int, default=500, help="images per old class")
+    p.add_argument("--source", required=True, choices=SOURCES)
+    p.add_argument("--root", default=None,
+                   help="folder: one directory per class name; digits: the benchmark's root")
+    p.add_argument("--generator", default=None, help="generator: 'module:function'")
+    p.add_argument("--weights", default=None, help="generator: weights file, passed on")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("check", help="classes and training images per step")
     _common(p)
