@@ -23,6 +23,8 @@ def _cmd_methods(args: argparse.Namespace) -> int:
         flags = [f"step0={m.step0}"]
         if m.joint:
             flags.append("joint")
+        if m.replays:
+            flags.append("replay at steps >= 1")
         if m.init != "none":
             flags.append(f"init={m.init}")
         if m.labels["ignore_to_background"] != "never":

@@ -130,8 +130,9 @@ def make_loader(run: RunConfig, dataset=None) -> DataLoader:
             f"training images, fewer than optim.batch_size={bs}"
         )
     seed = run.seed + 1000 * run.step
-    return DataLoader(SeededSamples(dataset, seed),
-                      batch_sampler=EpochBatchSampler(len(dataset), bs, seed),
+    make = getattr(dataset, "make_batch_sampler", None)  # e.g. replay mixed into every batch
+    sampler = make(bs, seed) if make else EpochBatchSampler(len(dataset), bs, seed)
+    return DataLoader(SeededSamples(dataset, seed), batch_sampler=sampler,
                       num_workers=run.data.num_workers)
 
 

@@ -85,6 +85,15 @@ def confusion(model: torch.nn.Module, dataset: Any, classes: list[list[int]], n_
     return cm.cpu()
 
 
+def replay_source(ckpt: dict[str, Any]) -> str | None:
+    """The source of the images a replaying method (RECALL) trained on, from the checkpoint's
+    method state (None for methods that do not replay)."""
+    for state in (ckpt.get("method_state") or {}).values():
+        if isinstance(state, dict) and state.get("replay_source"):
+            return str(state["replay_source"])
+    return None
+
+
 def evaluate_checkpoint(
     ckpt_path: str | Path,
     *,
@@ -126,5 +135,6 @@ def evaluate_checkpoint(
         "eval_time_s": time.perf_counter() - start,
         "n_val_images": len(ds),
         **{key: ckpt["metrics"].get(key) for key in TRAIN_METRICS},
+        "replay_source": replay_source(ckpt),
     }
     return metrics, keep.arrays()

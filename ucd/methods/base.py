@@ -61,6 +61,7 @@ class Term:
     name: ClassVar[str] = ""
     needs_old_model: ClassVar[bool] = False
     batch_coupled: ClassVar[bool] = False  # the loss of an image depends on the batch's others
+    replays: ClassVar[bool] = False  # trains on a replay set (run.data.replay) at steps >= 1
     defaults: ClassVar[dict[str, Any]] = {"weight": 1.0}
 
     def __init__(self, **params: Any) -> None:
@@ -165,6 +166,11 @@ class Method:
         if not terms:
             raise ValueError(f"method {self.name!r} has no term of non-zero weight at step {step}")
         return terms
+
+    @property
+    def replays(self) -> bool:
+        """Whether the method's steps >= 1 train on a replay set (e.g. RECALL)."""
+        return any(TERMS[t].replays for t in self.terms)
 
     def needs_old_model(self, step: int) -> bool:
         return step > 0 and any(TERMS[t].needs_old_model for t in self.terms)
