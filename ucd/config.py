@@ -127,6 +127,7 @@ class DataConfig:
 
     root: str = _opt("", "str")
     split: str | None = _opt(None, "str?")  # split file (image ids per step); None: computed
+    replay: str | None = _opt(None, "str?")  # replay set of the step (methods that replay)
     crop_size: int = _opt(512, "int", low=16)
     num_workers: int = _opt(4, "int", low=0)
 

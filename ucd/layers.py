@@ -196,9 +196,27 @@ def explain(config: Mapping[str, Any], *, dataset: str, task: str, setting: str,
         split = Path(results) / "splits" / dataset / task / f"{setting}.json"
         resolved["data.split"] = (str(split), "results path scheme")
     base, _ = method_of(config, method)
+    replay = replay_dir(config, base, dataset, task, setting, step, resolved)
+    if resolved["data.replay"][0] is None and replay is not None:
+        resolved["data.replay"] = (replay, "results path scheme")
     identity = {"dataset": dataset, "task": task, "setting": setting, "method": method,
                 "base_method": base, "step": step, "seed": seed}
     return {**{k: (v, "run") for k, v in identity.items()}, **resolved}
+
+
+def replay_dir(config: Mapping[str, Any], base: str, dataset: str, task: str, setting: str,
+               step: int, resolved: Mapping[str, tuple[Any, str]]) -> str | None:
+    """RESULTS/replay/{dataset}/{task}/{setting}/step{k}/n{images per class}: the replay set
+    of a step >= 1 of a method that replays (None otherwise); methods asking the same number
+    of images share it."""
+    from ucd.methods import TERMS, get_method
+
+    terms = [t for t in get_method(base).terms if TERMS[t].replays]
+    if step == 0 or not terms:
+        return None
+    n = resolved.get(f"params.{terms[0]}.images_per_class", (None, ""))[0]
+    results = Path(config.get("results", "results"))
+    return str(results / "replay" / dataset / task / setting / f"step{step}" / f"n{n}")
 
 
 def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Results path scheme (RESULTS = the config's ``results``)::
         run.yaml  model.pt  metrics.json  predictions.npz  train.log
     RESULTS/{dataset}/{task}/{setting}/{method}/seed{seed}/final
     RESULTS/{dataset}/_shared/{group}/seed{seed}/step0/       a shared training
+    RESULTS/replay/{dataset}/{task}/{setting}/step{k}/n{N}/   replay set (N images per class)
 
 A training is shared when several cells would train exactly the same thing: step 0 of every
 method whose ``step0`` is another method's (plain cross-entropy on the step-0 classes; also
@@ -218,6 +219,43 @@ class Plan:
                         out[(cell.dataset, group, seed)] = self.shared_run(cell, k, seed)
         return out
 
+    def replay_source(self, dataset: str) -> dict[str, Any]:
+        """The replay source configured for a dataset (``replay.<dataset>``), checked."""
+        from ucd.data.replay import SOURCES
+
+        spec = (self.config.get("replay") or {}).get(dataset)
+        if not spec:
+            raise ConfigError(
+                f"replay.{dataset} names no replay source, but a method of the grid replays on "
+                f"{dataset}: add e.g. `replay: {{{dataset}: {{source: folder, root: DIR}}}}` "
+                f"(sources: {', '.join(SOURCES)})"
+            )
+        kind = spec.get("source")
+        needs = {"folder": "root", "generator": "generator", "digits": None}
+        if kind not in needs:
+            raise ConfigError(f"replay.{dataset}.source must be one of {', '.join(SOURCES)}, "
+                              f"got {kind!r}")
+        if needs[kind] and not spec.get(needs[kind]):
+            raise ConfigError(f"replay.{dataset}: source {kind} needs {needs[kind]}")
+        if kind == "digits" and not (self.config["datasets"].get(dataset) or {}).get("generate"):
+            raise ConfigError(f"replay.{dataset}: source digits needs the generated benchmark "
+                              f"(datasets.{dataset}.generate: true)")
+        return dict(spec)
+
+    def replay_sets(self) -> dict[str, tuple[str, str, str, int]]:
+        """Every replay set the grid trains on: directory -> (dataset, task, setting, step),
+        each dataset's replay source checked."""
+        out: dict[str, tuple[str, str, str, int]] = {}
+        for cell in self.cells:
+            for seed in self.seeds:
+                for k in self.steps(cell.dataset, cell.task, cell.method):
+                    path = self.run(cell, k, seed).data.replay
+                    if path is not None and path not in out:
+                        if path.startswith(f"{self.results}/replay/"):  # built by the workflow
+                            self.replay_source(cell.dataset)
+                        out[path] = (cell.dataset, cell.task, cell.setting, k)
+        return out
+
     def check(self) -> None:
         """Resolve every step of every cell and seed, so a bad value fails before any job."""
         if not self.cells:
@@ -227,3 +265,4 @@ class Plan:
                 for k in self.steps(cell.dataset, cell.task, cell.method):
                     self.run(cell, k, seed)
                     self.shared_run(cell, k, seed)
+        self.replay_sets()

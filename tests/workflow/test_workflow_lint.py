@@ -40,14 +40,18 @@ def test_paper_grid_dag_without_data(tmp_path):
     assert ("cityscapes", "13-1", "overlapped") in benches
     trained = {(j.wildcards["dataset"], j.wildcards["task"], j.wildcards["setting"],
                 j.wildcards["method"]) for j in by_rule(jobs, "train")}
-    # Cells of Tables 1, 5, 8, 9 and Figures 10-11 (variants included); RECALL is reference-only.
+    # Cells of Tables 1, 5, 8, 9 and Figures 10-11 (variants included); Inc.Seg is
+    # reference-only, RECALL is trained (Tables 1-2) on its replay sets.
     for cell in [("voc", "15-1", "overlapped", "plop_ucd"), ("cityscapes", "13-6", "overlapped",
                  "mib_ucd"), ("voc", "15-5", "disjoint", "mib_ucd-tau0.1"),
                  ("voc", "19-1", "disjoint", "mib_ucd-lam0.0001"),
                  ("voc", "15-1", "disjoint", "mib_ucd-tau0.01"),
                  ("voc", "15-5", "disjoint", "mib-bs2")]:
         assert cell in trained, cell
-    assert not any(c[3] in ("recall", "incseg") for c in trained)
+    assert not any(c[3] == "incseg" for c in trained)
+    assert ("voc", "15-1", "overlapped", "recall") in trained
+    replay = {j.output[0] for j in by_rule(jobs, "replay_set")}
+    assert "results/replay/voc/15-1/overlapped/step5/n500" in replay
     # Multi-step tasks: every step of a chain, e.g. ADE 100-10 has steps 1..5 after step 0.
     assert {int(j.wildcards["step"]) for j in by_rule(jobs, "train")
             if j.wildcards["task"] == "100-10" and j.wildcards["method"] == "mib_ucd"} == set(

@@ -61,8 +61,11 @@ def data_inputs(dataset: str) -> dict:
 
 
 def training_inputs(run) -> dict:
-    """The split file (when the step reads one) and the generated data a training needs."""
+    """The split file (when the step reads one), the replay set (when the method replays) and
+    the generated data a training needs."""
     files = {"split": run.data.split} if run.data.split else {}
+    if run.data.replay:
+        files["replay"] = run.data.replay
     return {**files, **data_inputs(run.dataset)}
 
 
@@ -78,6 +81,21 @@ def train_inputs(w) -> dict:
     if k > 0:
         files["prev"] = PLAN.checkpoint(cell, seed, k - 1)
     return {**files, **training_inputs(PLAN.run(cell, k, seed))}
+
+
+def replay_args(dataset: str) -> str:
+    """`ucd data replay` options naming the dataset's replay source (config `replay:`)."""
+    spec = PLAN.replay_source(dataset)
+    digits = spec["source"] == "digits"
+    args = {
+        "--source": spec["source"],
+        "--root": config["datasets"][dataset]["root"] if digits else spec.get("root"),
+        "--generator": spec.get("generator"),
+        "--weights": spec.get("weights"),
+        "--seed": spec.get("seed", 0),
+    }
+    given = {k: v for k, v in args.items() if v is not None}
+    return " ".join(f"{k} {shlex.quote(str(v))}" for k, v in given.items())
 
 
 def shared_train_inputs(w) -> dict:

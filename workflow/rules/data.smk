@@ -1,5 +1,7 @@
-# Data: the embedded benchmark's generation and the split files (image ids per step),
-# computed once per (dataset, task, setting) and reused by every method.
+# Data: the embedded benchmark's generation, the split files (image ids per step), computed
+# once per (dataset, task, setting) and reused by every method, and the replay sets (images of
+# the old classes, RECALL), built once per (dataset, task, setting, step, images per class)
+# from the dataset's replay source and shared by every method that replays there.
 
 
 rule generate_data:
@@ -38,3 +40,27 @@ rule split:
     shell:
         "{params.ucd} data split {wildcards.dataset} {wildcards.task} {wildcards.setting}"
         " --root {params.root} --out {output} --workers {threads} > {log} 2>&1"
+
+
+rule replay_set:
+    input:
+        unpack(lambda w: data_inputs(w.dataset)),
+    output:
+        directory(
+            f"{RESULTS}/replay/{{dataset}}/{{task}}/{{setting}}/step{{step}}/n{{per_class}}"
+        ),
+    log:
+        f"{RESULTS}/logs/replay/{{dataset}}/{{task}}/{{setting}}/step{{step}}/n{{per_class}}.log",
+    wildcard_constraints:
+        per_class=r"[1-9][0-9]*",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("data")
+    resources:
+        **resources_of("data"),
+    params:
+        ucd=config["ucd_command"],
+        source=lambda w: replay_args(w.dataset),
+    shell:
+        "{params.ucd} data replay {wildcards.dataset} {wildcards.task} --step {wildcards.step}"
+        " --per-class {wildcards.per_class} --out {output} {params.source} > {log} 2>&1"
