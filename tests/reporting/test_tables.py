@@ -41,11 +41,15 @@ def test_required_runs_figures():
 
 
 def test_required_runs_skip_reference_only_and_deduplicate():
-    runs = T.required_runs(["table1", "table2", "table6"])
+    runs = T.required_runs(["table1", "table2", "table3", "table6"])
     assert len(runs) == len(set(runs))
-    assert not {r for r in runs if r[3] in ("recall", "incseg")}
-    # 6 benchmarks x 16 runnable rows (17 minus RECALL)
-    assert sum(1 for r in runs if r[1] in ("19-1", "15-1") or r[1] == "15-5") >= 6 * 16
+    assert not {r for r in runs if r[3] == "incseg"}  # Table 3's Inc.Seg row: reference only
+    # RECALL is trained: every block of Tables 1-2 (VOC) has its cell
+    blocks = {(b.dataset, b.task, b.setting)
+              for t in ("table1", "table2") for b in T.load_tables()[t].blocks}
+    assert {r[:3] for r in runs if r[3] == "recall"} == blocks and len(blocks) == 10
+    # 6 benchmarks x 17 rows
+    assert sum(1 for r in runs if r[1] in ("19-1", "15-1") or r[1] == "15-5") >= 6 * 17
     # table6's mib on voc 15-5 disjoint is also table1's: listed once
     assert runs.count(("voc", "15-5", "disjoint", "mib")) == 1
     assert ("ade", "100-50", "disjoint", "mib_segcon") in runs

@@ -72,6 +72,7 @@ def read_metrics(path: str | Path) -> dict:
     }
     for key in METRIC_COLUMNS[2:]:
         rec[key] = _float(data.get(key))
+    rec["replay_source"] = data.get("replay_source") or math.nan  # methods that replay (RECALL)
     for cls, iou in data["iou"].items():
         rec[f"iou_{int(cls)}"] = _float(iou)
     rec["path"] = str(path)
@@ -113,7 +114,7 @@ def collect(results_dir: str | Path, out: str | Path | None = None) -> pd.DataFr
     iou_cols = sorted(
         {k for r in records for k in r if k.startswith("iou_")}, key=lambda k: int(k[4:])
     )
-    columns = ID_COLUMNS + METRIC_COLUMNS + iou_cols + ["path"]
+    columns = ID_COLUMNS + METRIC_COLUMNS + ["replay_source"] + iou_cols + ["path"]
     df = pd.DataFrame.from_records(records, columns=columns)
     df = df.sort_values(ID_COLUMNS, kind="stable").reset_index(drop=True)
     if out is not None:

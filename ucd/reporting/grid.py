@@ -5,7 +5,7 @@ values over seeds (mean, std, n), the paper's values, and the bold/underline sel
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -138,6 +138,7 @@ def build_table(
             [reference_value(spec.id, r.method, c.block.benchmark, c.key) for c in cols]
             for r in spec.rows
         ]
+    spec = replace(spec, caption=spec.caption + replay_note(spec, summary))
     bold, under = select_best(
         values,
         [r.part for r in spec.rows],
@@ -147,6 +148,22 @@ def build_table(
         underline=spec.underline,
     )
     return TableData(spec, lead, cols, values, reference, bold, under, std, n)
+
+
+def replay_note(spec: TableSpec, summary: pd.DataFrame | None) -> str:
+    """' Replayed images: RECALL‡ from digits.' naming, per row whose runs replayed, the
+    replay sources recorded in their metrics.json (empty when no row replayed)."""
+    if summary is None or summary.empty or "replay_source" not in summary.columns:
+        return ""
+    benches = {b.benchmark for b in spec.blocks}
+    where = summary["dataset"] + "/" + summary["task"] + "/" + summary["setting"]
+    parts = []
+    for row in spec.rows:
+        sel = summary[(summary["method"] == row.method) & where.isin(benches)]
+        sources = sorted(set(sel["replay_source"].dropna().astype(str)))
+        if sources:
+            parts.append(f"{row.name} from {', '.join(sources)}")
+    return f" Replayed images: {'; '.join(parts)}." if parts else ""
 
 
 def format_number(value: float | None, decimals: int, missing: str = "-") -> str:
