@@ -8,6 +8,7 @@
 #   RESULTS/{dataset}/_shared/{group}/seed{seed}/step0/   a training shared by several cells
 #       (step 0 of plain methods, Joint); such a cell's step dir holds only its metrics.json
 #   RESULTS/{dataset}/{task}/{setting}/{method}/seed{seed}/final   the run's last step is done
+#   RESULTS/replay/{dataset}/{task}/{setting}/step{k}/n{N}/   replay set (RECALL), N per class
 #   RESULTS/summary.csv  RESULTS/claims.md  RESULTS/tables/  RESULTS/figures/  RESULTS/logs/
 # {method} is a method of ucd/methods/methods.yaml or a config variant `<method>-<name>`.
 #
