@@ -109,3 +109,13 @@ def test_a_step_without_its_replay_set_names_the_problem(recall_runs, tmp_path):
     missing = run1.replace(data=dataclasses.replace(run1.data, replay=str(tmp_path / "none")))
     with pytest.raises(FileNotFoundError, match="ucd data replay"):
         engine.train_step(missing, tmp_path / "step1.pt", prev=step0)
+
+
+def test_methods_command_lists_recall_and_its_replay(capsys):
+    from ucd.cli import main
+
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    line = next(li for li in out.splitlines() if li.startswith("recall "))
+    assert "recall_ce(" in line and "images_per_class=500" in line and "replay_ratio=1.0" in line
+    assert "replay at steps >= 1" in line and "step0=ft" in line
