@@ -69,6 +69,14 @@ def test_iterations_drop_the_last_partial_batch():
     assert iterations(run, 50) == 3 * 2 and iterations(run, 23) == 0
 
 
+def test_replayed_images_take_part_of_every_batch():
+    recall = _run(method="recall", optim=OptimConfig(epochs=3, batch_size=24))
+    assert iterations(recall, 50) == 3 * (50 // 12)  # ratio 1: 12 new + 12 replayed per batch
+    quarter = recall.replace(params={"recall_ce": {"replay_ratio": 1 / 3}})
+    assert iterations(quarter, 50) == 3 * (50 // 18)  # 18 new + 6 replayed
+    assert iterations(recall.replace(step=0), 50) == 3 * 2  # step 0 replays nothing
+
+
 def test_digits_sizes_in_tasks_yaml_are_the_generators_defaults():
     from ucd.data import digits
     from ucd.data.tasks import get_dataset_info

@@ -100,7 +100,20 @@ def _estimate(run: RunConfig) -> Count:
                  "estimate")
 
 
+def new_images_per_batch(run: RunConfig) -> int:
+    """Images of the step in a global batch: the whole batch, less the replayed images of a
+    method that replays (RECALL: ``replay_ratio`` replayed per new image)."""
+    from ucd.data.replay.mix import split_batch
+    from ucd.methods import TERMS
+
+    ratios = [p.get("replay_ratio", TERMS[t].defaults.get("replay_ratio", 0.0))
+              for t, p in run.params.items() if t in TERMS and TERMS[t].replays]
+    if run.step == 0 or not ratios:
+        return run.optim.batch_size
+    return max(split_batch(run.optim.batch_size, float(ratios[0]))[0], 1)
+
+
 def iterations(run: RunConfig, images: int) -> int:
-    """Optimiser steps of a training step: epochs x whole global batches (the last partial
-    batch is dropped, as the engine's sampler does)."""
-    return run.optim.epochs * (images // run.optim.batch_size)
+    """Optimiser steps of a training step: epochs x whole global batches of the step's images
+    (the last partial batch is dropped, as the engine's sampler does)."""
+    return run.optim.epochs * (images // new_images_per_batch(run))

@@ -38,6 +38,12 @@ class ReplayMix(Dataset):
         return MixedBatchSampler(self.n_new, self.n_replay, batch_size, self.ratio, seed)
 
 
+def split_batch(batch_size: int, ratio: float) -> tuple[int, int]:
+    """(new, replayed) images of a batch at ``ratio`` replayed images per new image."""
+    replayed = round(batch_size * ratio / (1 + ratio))
+    return batch_size - replayed, replayed
+
+
 def replay_slots(batch_size: int, n_replay: int) -> list[bool]:
     """Which positions of a batch hold replayed images: ``n_replay`` of them, evenly spread."""
     return [(i + 1) * n_replay // batch_size > i * n_replay // batch_size
@@ -50,8 +56,7 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def __init__(self, n_new: int, n_replay: int, batch_size: int, ratio: float,
                  seed: int) -> None:
-        self.per_batch = round(batch_size * ratio / (1 + ratio))
-        self.new_per_batch = batch_size - self.per_batch
+        self.new_per_batch, self.per_batch = split_batch(batch_size, ratio)
         if self.new_per_batch < 1 or (ratio > 0 and self.per_batch < 1):
             raise ValueError(f"replay_ratio {ratio} at batch size {batch_size} leaves "
                              f"{self.new_per_batch} new and {self.per_batch} replayed images "
