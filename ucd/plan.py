@@ -117,7 +117,8 @@ class Plan:
     def __post_init__(self) -> None:
         self.results = str(self.config.get("results", "results"))
         self.cells = grid_cells(self.config)
-        self.seeds = tuple(self.config.get("seeds") or DEFAULT_SEEDS)
+        # int(): `--config seeds=[1,2]` gives strings (the schema admits digit strings)
+        self.seeds = tuple(dict.fromkeys(int(s) for s in self.config.get("seeds") or DEFAULT_SEEDS))
         self._runs: dict[tuple, RunConfig] = {}
         self._shared: dict[tuple, RunConfig | None] = {}
 

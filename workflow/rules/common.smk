@@ -3,11 +3,18 @@
 
 import shlex
 import sys
+from pathlib import Path
 
 from ucd.config import ConfigError, write_yaml_atomic
 from ucd.evaluation.records import cell_metrics, final_record, write_json_atomic
 from ucd.plan import Cell, Plan
-from ucd.reporting.tables import available, display_name, get_spec, load_tables, required_runs
+from ucd.reporting.tables import (
+    available,
+    display_name,
+    get_spec,
+    load_tables,
+    required_runs,
+)
 
 # Resource keys passed to Snakemake (and the SLURM executor) when set; `cpus` and `gpus` map
 # to threads/cpus_per_task and gpu.
@@ -100,16 +107,27 @@ def replay_args(dataset: str) -> str:
 
 def shared_train_inputs(w) -> dict:
     run = shared_run(w)
-    return {"run": f"{PLAN.shared_dir(w.dataset, w.group, int(w.seed))}/run.yaml",
-            **training_inputs(run)}
+    return {
+        "run": f"{PLAN.shared_dir(w.dataset, w.group, int(w.seed))}/run.yaml",
+        **training_inputs(run),
+    }
 
 
 def shared_run(w):
     """The run config of a shared training named by its group."""
     found = SHARED.get((w.dataset, w.group, int(w.seed)))
     if found is None:
-        raise ConfigError(f"no run of the grid uses the shared training {w.group!r}")
+        raise ConfigError(
+            f"no run of the grid uses the shared training {w.group!r} with seed {w.seed}; "
+            "a run outside the grid or its seeds is named with --config "
+            "benchmark=DATASET/TASK/SETTING/METHOD (and seeds=[...])"
+        )
     return found
+
+
+def write_log(path: str, text: str) -> None:
+    """The one-line log of a small in-process rule (what it wrote)."""
+    Path(path).write_text(f"{text}\n")
 
 
 def prev_arg(w, input) -> str:
@@ -118,15 +136,18 @@ def prev_arg(w, input) -> str:
 
 def shared_metrics(w) -> str:
     """metrics.json of the shared training a cell's step reuses. For a step the cell trains
-    itself this returns a path no rule produces, so Snakemake falls back to `train`."""
+    itself this returns a path no rule produces, so Snakemake falls back to `train`.
+    """
     group = PLAN.group(cell_of(w), int(w.step), int(w.seed))
     return f"{PLAN.shared_dir(w.dataset, group or '.none', int(w.seed))}/metrics.json"
 
 
 def final_inputs(w) -> list[str]:
     cell = cell_of(w)
-    return [f"{PLAN.step_dir(cell, int(w.seed), k)}/metrics.json"
-            for k in PLAN.steps(w.dataset, w.task, w.method)]
+    return [
+        f"{PLAN.step_dir(cell, int(w.seed), k)}/metrics.json"
+        for k in PLAN.steps(w.dataset, w.task, w.method)
+    ]
 
 
 def qualitative_inputs(dataset: str, task: str, setting: str) -> dict[str, str]:
@@ -137,8 +158,11 @@ def qualitative_inputs(dataset: str, task: str, setting: str) -> dict[str, str]:
         if m in ran:
             cell, k = Cell(dataset, task, setting, m), PLAN.steps(dataset, task, m)[-1]
             group = PLAN.group(cell, k, PLAN.seeds[0])
-            where = (PLAN.shared_dir(dataset, group, PLAN.seeds[0]) if group
-                     else PLAN.step_dir(cell, PLAN.seeds[0], k))
+            where = (
+                PLAN.shared_dir(dataset, group, PLAN.seeds[0])
+                if group
+                else PLAN.step_dir(cell, PLAN.seeds[0], k)
+            )
             out[m] = f"{where}/predictions.npz"
     return out
 

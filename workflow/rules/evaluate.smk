@@ -17,10 +17,13 @@ rule metrics_from_shared:
         shared_metrics,
     output:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.json",
+    log:
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.log",
     params:
         run=lambda w: PLAN.run(cell_of(w), int(w.step), int(w.seed)).to_dict(),
     run:
         write_json_atomic(cell_metrics(input[0], params.run), output[0])
+        write_log(log[0], f"wrote {output[0]} from {input[0]}")
 
 
 rule final:
@@ -28,5 +31,8 @@ rule final:
         final_inputs,
     output:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/final",
+    log:
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/final.log",
     run:
         write_json_atomic(final_record(input), output[0])
+        write_log(log[0], f"wrote {output[0]} from {input[-1]}")

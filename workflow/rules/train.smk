@@ -16,19 +16,25 @@ localrules:
 rule run_config:
     output:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/run.yaml",
+    log:
+        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/run_config.log",
     params:
         run=lambda w: PLAN.run(cell_of(w), _check_step(w), int(w.seed)).to_dict(),
     run:
         write_yaml_atomic(params.run, output[0])
+        write_log(log[0], f"wrote {output[0]}")
 
 
 rule run_config_shared:
     output:
         f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/run.yaml",
+    log:
+        f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/run_config.log",
     params:
         run=lambda w: shared_run(w).to_dict(),
     run:
         write_yaml_atomic(params.run, output[0])
+        write_log(log[0], f"wrote {output[0]}")
 
 
 rule train:
