@@ -1,5 +1,6 @@
 """A bad workflow config fails at parse time with a message naming the key and the valid
-values: JSON schema (structure, ranges) and registry checks (datasets, tasks, methods)."""
+values: JSON schema (structure, ranges) and registry checks (datasets, tasks, methods); a good
+one gives the plan (cells and seeds) the Snakefile reads."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from workflow_helpers import SCHEMA, default_config, load_common, merged, snakem
 
 
 def check(*overrides: dict):
-    """Run the Snakefile's checks (schema, then registries) on config.yaml + overrides."""
+    """Run the Snakefile's checks (schema, then registries) on config.yaml + overrides; the
+    plan."""
     config = merged(default_config(), *overrides)
     ns = load_common(config)
     ns["check_schema"](config, str(SCHEMA))
@@ -23,10 +25,25 @@ def grid(benchmarks, methods):
 
 
 def test_default_config_is_valid():
-    cells = check()
-    assert ("digits", "5-5", "overlapped", "plop_ucd") in cells
-    grid = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())["grid"][0]
-    assert len(cells) == len(grid["benchmarks"]) * len(grid["methods"])
+    plan = check()
+    assert ("digits", "5-5", "overlapped", "plop_ucd") in plan.cells
+    config = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
+    grid = config["grid"][0]
+    assert len(plan.cells) == len(grid["benchmarks"]) * len(grid["methods"])
+    assert plan.seeds == tuple(config["seeds"])
+
+
+def test_seeds_are_checked_by_the_schema():
+    with pytest.raises(ValueError, match=r"seeds: \[\] should be non-empty"):
+        check({"seeds": []})
+    with pytest.raises(ValueError, match=r"seeds\.1: -1 is less than the minimum of 0"):
+        check({"seeds": [1, -1]})
+    with pytest.raises(ValueError, match=r"seeds: \[3, 3\] has non-unique elements"):
+        check({"seeds": [3, 3]})
+    with pytest.raises(ValueError, match=r"seeds\.0: 'x1' does not match"):
+        check({"seeds": ["x1"]})
+    assert check({"seeds": [7]}).seeds == (7,)
+    assert check({"seeds": ["7", "8"]}).seeds == (7, 8)  # as `--config seeds=[7,8]` gives them
 
 
 def test_negative_lr_names_the_key():
@@ -36,8 +53,22 @@ def test_negative_lr_names_the_key():
 
 def test_misspelt_key_lists_the_valid_keys():
     with pytest.raises(ValueError, match=r"datasets\.digits\.optim: .*'lrr' was unexpected.*"
-                                         r"valid keys: .*batch_size.*lr_next"):
+                                         r"valid keys: .*batch_size.*lr.*weight_decay"):
         check({"datasets": {"digits": {"optim": {"lrr": 0.1}}}})
+
+
+def test_keys_of_the_old_format_are_refused():
+    """lr_next/epochs_next became `incremental:`; `defaults:` became the built-in layer."""
+    with pytest.raises(ValueError, match=r"datasets\.digits\.optim: .*'lr_next' was unexpected"):
+        check({"datasets": {"digits": {"optim": {"lr_next": 0.01}}}})
+    with pytest.raises(ValueError, match=r"\(top level\): .*'defaults' was unexpected"):
+        check({"defaults": {"seed": 1}})
+
+
+def test_a_term_the_method_lacks_is_refused_at_parse_time():
+    with pytest.raises(ValueError, match=r"method_params\.mib: method 'mib' has no term 'kd' "
+                                         r"\(did you mean 'mib_kd'\?\)"):
+        check({"method_params": {"mib": {"kd": {"weight": 100}}}})
 
 
 def test_unknown_method_lists_the_methods():
@@ -81,7 +112,7 @@ def test_unconfigured_dataset_and_bad_variant():
 def test_benchmark_option_is_checked():
     with pytest.raises(ValueError, match=r"must read 'dataset/task/setting/method'"):
         check({"benchmark": "digits/5-5/ft"})
-    assert check({"benchmark": "digits/5-5/disjoint/ft,digits/6-4/overlapped/mib"}) == [
+    assert check({"benchmark": "digits/5-5/disjoint/ft,digits/6-4/overlapped/mib"}).cells == [
         ("digits", "5-5", "disjoint", "ft"), ("digits", "6-4", "overlapped", "mib")]
 
 
@@ -98,12 +129,13 @@ def test_generated_dataset_checks():
 
 def test_resources_map_to_snakemake_and_slurm_names():
     config = merged(default_config(), {"resources": {"train": {
-        "gpus": 2, "slurm_partition": "gpu", "slurm_account": "", "gres": ""}}})
+        "cpus": 3, "gpus": 2, "slurm_partition": "gpu", "slurm_account": "", "gres": ""}}})
     ns = load_common(config)
     res = ns["resources_of"]("train")
-    assert res == {"mem_mb": 4000, "runtime": 60, "slurm_partition": "gpu", "gpu": 2,
-                   "cpus_per_task": 2}
-    assert ns["threads_of"]("train") == 2
+    mem = default_config()["resources"]["train"]["mem_mb"]
+    assert res == {"mem_mb": mem, "runtime": 60, "slurm_partition": "gpu", "gpu": 2,
+                   "cpus_per_task": 3}
+    assert ns["threads_of"]("train") == 3
     with pytest.raises(ValueError, match=r"resources\.train\.cpus: 0 is less than the minimum"):
         check({"resources": {"train": {"cpus": 0}}})
 
@@ -113,4 +145,4 @@ def test_snakemake_reports_a_bad_config(tmp_path):
     proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "bad.yaml"))
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "unknown method 'mibb'; valid methods:" in out
+    assert "unknown method 'mibb' (did you mean 'mib'?); valid methods:" in out

@@ -56,10 +56,22 @@ def test_paper_grid_dag_without_data(tmp_path):
     assert {int(j.wildcards["step"]) for j in by_rule(jobs, "train")
             if j.wildcards["task"] == "100-10" and j.wildcards["method"] == "mib_ucd"} == set(
                 range(1, 6))
-    # Importance-based methods train their own step 0; batch-size variants share one per size.
+    # Importance-based methods train their own step 0; the others share one per (dataset,
+    # setting, step-0 classes, later classes), batch-size variants one per size; Joint one per
+    # dataset.
     own0 = {j.wildcards["method"] for j in by_rule(jobs, "train") if j.wildcards["step"] == "0"}
-    assert {"pi", "ewc", "rw", "joint"} <= own0 and "mib_ucd" not in own0
-    groups = Counter(j.wildcards["group"] for j in by_rule(jobs, "train_shared"))
-    assert groups["base"] == len(benches)
-    assert len(groups) == 1 + 4  # batch sizes 2, 4, 8, 12 change step 0 (Figure 11)
+    assert {"pi", "ewc", "rw", "sdr", "mib_sdr"} == own0
+    groups = Counter(j.wildcards["group"].split("-")[0] for j in by_rule(jobs, "train_shared"))
+    assert groups["joint"] == len({b[0] for b in benches})
+    assert groups["step0"] == len({step0_training(*b) for b in benches}) + 4  # Figure 11
+    assert len(groups) == 2
     assert counts["table"] == counts["table_compare"] == 9 and counts["figure"] == 2
+
+
+def step0_training(dataset: str, task: str, setting: str) -> tuple:
+    """What a shared step 0 trains on: its classes, and the images they select (those of
+    step 0 and, in the disjoint setting, without later classes)."""
+    from ucd.data.tasks import get_task
+
+    steps = get_task(dataset, task).steps
+    return dataset, setting, tuple(steps[0]), tuple(sorted(c for s in steps[1:] for c in s))

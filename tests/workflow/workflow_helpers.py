@@ -102,12 +102,11 @@ def merged(base: dict, *overrides: dict) -> dict:
 
 def load_common(config: dict) -> dict:
     """Execute workflow/rules/{common,checks}.smk (plain Python) for `config`; returns their
-    namespace, with the globals the Snakefile sets (RESULTS, EMBEDDED; GRID empty)."""
+    namespace, with the globals the Snakefile sets before checking (RESULTS, EMBEDDED)."""
     ns: dict = {"config": config, "workflow": SimpleNamespace(basedir=str(REPO))}
     for name in ("common.smk", "checks.smk"):
         path = RULES / name
         exec(compile(path.read_text(), str(path), "exec"), ns)
     ns["RESULTS"] = config.get("results", "results")
     ns["EMBEDDED"] = bool(config.get("report", {}).get("embedded"))
-    ns["GRID"] = []
     return ns
