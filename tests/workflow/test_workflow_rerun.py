@@ -1,9 +1,10 @@
 """The real DAG executed with a stand-in for `python -m ucd` (fake_ucd.py: checks its inputs,
-writes placeholders): jobs run in dependency order, and after a change a rerun redoes only
-what depends on it."""
+writes placeholders): jobs run in dependency order, per seed, and after a change a rerun redoes
+only what depends on it."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -13,11 +14,15 @@ from workflow_helpers import dry_run, snakemake
 
 FAKE = Path(__file__).with_name("fake_ucd.py")
 BENCH = "results/digits/5-5/disjoint"
+SEEDS = (42, 43)
 CONFIG = {
     "ucd_command": f"{sys.executable} {FAKE}",
+    "seeds": list(SEEDS),
     "grid": [{"benchmarks": ["digits/5-5/disjoint"], "methods": ["ft", "mib_ucd", "joint"]}],
     "report": {"tables": ["table1"], "qualitative_methods": ["mib_ucd", "joint"]},
 }
+SHARED_TRAIN = re.compile(r"train --run results/digits/_shared/(?P<group>(?P<kind>step0|joint)-"
+                          r"[0-9a-f]+)/seed(?P<seed>[0-9]+)/step0/run\.yaml --out \S+$")
 
 
 @pytest.fixture(scope="module")
@@ -31,35 +36,69 @@ def done(tmp_path_factory) -> Path:
     return work
 
 
-def _redo(work: Path, change: dict) -> set[tuple[str, str, str]]:
+def shared_calls(calls: list[str]) -> dict[tuple[str, int], tuple[str, int]]:
+    """(kind, seed) -> (group, index in calls) of every shared training that ran."""
+    out = {}
+    for i, call in enumerate(calls):
+        m = SHARED_TRAIN.match(call)
+        if m:
+            assert (m["kind"], int(m["seed"])) not in out, f"trained twice: {call}"
+            out[(m["kind"], int(m["seed"]))] = (m["group"], i)
+    return out
+
+
+def _redo(work: Path, change: dict) -> set[tuple[str, str, str, str]]:
     (work / "change.yaml").write_text(yaml.safe_dump(change))
     jobs = dry_run(work, "all_tables", "--configfile", str(work / "tiny.yaml"),
                    str(work / "change.yaml"))
     return {(j.rule, j.wildcards.get("method", j.wildcards.get("group", "")),
-             j.wildcards.get("step", "")) for j in jobs}
+             j.wildcards.get("step", ""), j.wildcards.get("seed", "")) for j in jobs}
 
 
 def test_jobs_ran_in_dependency_order(done):
     calls = (done / "calls.log").read_text().splitlines()
     trains = [c for c in calls if c.startswith("train ")]
-    assert len(trains) == 4  # shared step 0, ft step 1, mib_ucd step 1, joint step 0
-    first = calls.index(f"train --run {BENCH}/_shared/base/step0/run.yaml "
-                        f"--out {BENCH}/_shared/base/step0/model.pt")
-    for method in ("ft", "mib_ucd"):
-        call = (f"train --run {BENCH}/{method}/step1/run.yaml --out {BENCH}/{method}/step1/"
-                f"model.pt --prev {BENCH}/_shared/base/step0/model.pt")
-        assert calls.index(call) > first
+    assert len(trains) == 4 * len(SEEDS)  # shared step 0, ft step 1, mib_ucd step 1, Joint
+    shared = shared_calls(calls)
+    assert set(shared) == {(kind, s) for kind in ("step0", "joint") for s in SEEDS}
+    assert len({shared[("step0", s)][0] for s in SEEDS}) == 1  # one training, once per seed
+    for seed in SEEDS:
+        group, first = shared[("step0", seed)]
+        base = f"results/digits/_shared/{group}/seed{seed}/step0"
+        for method in ("ft", "mib_ucd"):
+            run = f"{BENCH}/{method}/seed{seed}/step1"
+            call = f"train --run {run}/run.yaml --out {run}/model.pt --prev {base}/model.pt"
+            assert calls.index(call) > first
     assert calls[0].startswith("data generate digits")
     assert calls[-1].startswith("report")
-    # the shared step-0 metrics, relabelled for each method reusing them
-    copy = yaml.safe_load((done / BENCH / "mib_ucd/step0/metrics.json").read_text())
-    assert copy["method"] == "mib_ucd" and copy["shared_step0"] == f"{BENCH}/_shared/base/step0"
-    final = yaml.safe_load((done / BENCH / "mib_ucd/final").read_text())
-    assert final["metrics"] == f"{BENCH}/mib_ucd/step1/metrics.json"
-    run = yaml.safe_load((done / BENCH / "_shared/base/step0/run.yaml").read_text())
+
+
+def test_shared_trainings_run_configs(done):
     default = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
     lr0 = default["datasets"]["digits"]["optim"]["lr"]
-    assert (run["method"], run["step"], run["optim"]["lr"]) == ("ft", 0, lr0)
+    for (kind, seed), (group, _) in shared_calls((done / "calls.log").read_text().splitlines(
+    )).items():
+        run = yaml.safe_load((done / f"results/digits/_shared/{group}/seed{seed}/step0/run.yaml")
+                             .read_text())
+        method = "ft" if kind == "step0" else "joint"
+        assert (run["method"], run["step"], run["seed"], run["optim"]["lr"]) == (
+            method, 0, seed, lr0)
+
+
+def test_cells_get_their_own_metrics_from_the_shared_trainings(done):
+    calls = (done / "calls.log").read_text().splitlines()
+    shared = shared_calls(calls)
+    for seed in SEEDS:
+        for method, kind, new in (("mib_ucd", "step0", []), ("joint", "joint", list(range(6, 11)))):
+            mine = yaml.safe_load((done / BENCH / method / f"seed{seed}/step0/metrics.json")
+                                  .read_text())
+            group = shared[(kind, seed)][0]
+            assert mine["shared_training"] == f"results/digits/_shared/{group}/seed{seed}/step0"
+            assert (mine["method"], mine["seed"], mine["step"]) == (method, seed, 0)
+            # the cell's columns: Joint is compared with the task's last step
+            assert mine["base_classes"] == [1, 2, 3, 4, 5] and mine["new_classes"] == new
+        final = yaml.safe_load((done / BENCH / f"mib_ucd/seed{seed}/final").read_text())
+        assert final["metrics"] == f"{BENCH}/mib_ucd/seed{seed}/step1/metrics.json"
 
 
 def test_nothing_to_redo_without_a_change(done):
@@ -69,18 +108,25 @@ def test_nothing_to_redo_without_a_change(done):
 def test_a_method_parameter_redoes_only_that_methods_incremental_step(done):
     redo = _redo(done, {"method_params": {"mib_ucd": {"ucd": {"temperature": 0.1}}}})
     runs = {r for r in redo if r[0] in ("run_config", "train", "evaluate", "final")}
-    assert runs == {("run_config", "mib_ucd", "1"), ("train", "mib_ucd", "1"),
-                    ("evaluate", "mib_ucd", "1"), ("final", "mib_ucd", "")}
+    assert runs == {(rule, "mib_ucd", step, str(seed)) for seed in SEEDS
+                    for rule, step in (("run_config", "1"), ("train", "1"), ("evaluate", "1"),
+                                       ("final", ""))}
+    # the shared step 0 is not retrained (its cells' metrics are rewritten: cheap, local)
+    assert not {r for r in redo if r[0] in ("run_config_shared", "train_shared")}
 
 
-def test_a_step0_setting_redoes_the_shared_step0_and_everything_after(done):
+def test_a_step0_setting_redoes_the_shared_trainings_and_everything_after(done):
+    before = {g for g, _ in shared_calls((done / "calls.log").read_text().splitlines()).values()}
     redo = _redo(done, {"datasets": {"digits": {"optim": {"lr": 0.02}}}})
-    trained = {(m, k) for r, m, k in redo if r.startswith("train")}
-    assert trained == {("base", ""), ("ft", "1"), ("mib_ucd", "1"), ("joint", "0")}
-    assert ("step0_from_shared", "ft", "") in redo
+    trained = {(m, k, s) for r, m, k, s in redo if r == "train"}
+    assert trained == {(m, "1", str(s)) for m in ("ft", "mib_ucd") for s in SEEDS}
+    shared = {(g.split("-")[0], s) for r, g, _, s in redo if r == "train_shared"}
+    assert shared == {(kind, str(s)) for kind in ("step0", "joint") for s in SEEDS}
+    assert not {g for r, g, _, _ in redo if r == "train_shared"} & before  # new group names
+    assert {m for r, m, _, _ in redo if r == "metrics_from_shared"} == {"ft", "mib_ucd", "joint"}
     # the data and splits do not depend on the learning rate, nor step 1's run config
-    assert not {r for r, _, _ in redo} & {"generate_data", "split"}
-    assert ("run_config", "ft", "1") not in redo
+    assert not {r for r, _, _, _ in redo} & {"generate_data", "split"}
+    assert not {r for r in redo if r[0] == "run_config"}
 
 
 def test_snakemake_report_shows_the_claims(done):
