@@ -12,11 +12,14 @@ from workflow_helpers import dry_run, snakemake
 pytestmark = pytest.mark.slow
 
 BENCH = "results/digits/5-5/disjoint"
+SEED = 7  # not the default, so a seed that does not reach a file shows
 TINY = {
-    "datasets": {"digits": {"optim": {"epochs": 1}}},
+    "seeds": [SEED],
+    "datasets": {"digits": {"optim": {"epochs": 1}, "incremental": {"optim": {"epochs": 1}}}},
     "grid": [{"benchmarks": ["digits/5-5/disjoint"], "methods": ["ft", "mib_ucd", "joint"]}],
     "report": {"tables": ["table1"], "qualitative_methods": ["ft", "mib_ucd", "joint"]},
 }
+TRAIN_FILES = ("model.pt", "metrics.json", "run.yaml", "train.log", "eval.log")
 
 
 @pytest.fixture(scope="module")
@@ -29,29 +32,42 @@ def run(tmp_path_factory):
     return work
 
 
+def shared_dirs(work, kind: str) -> list:
+    return sorted((work / "results/digits/_shared").glob(f"{kind}-*/seed{SEED}/step0"))
+
+
 def test_every_step_is_trained_and_evaluated(run):
-    for step_dir in ("_shared/base/step0", "ft/step1", "mib_ucd/step1", "joint/step0"):
-        for name in ("model.pt", "metrics.json", "run.yaml", "train.log", "eval.log"):
-            assert (run / BENCH / step_dir / name).is_file(), (step_dir, name)
-    assert "epoch" in (run / BENCH / "mib_ucd/step1/train.log").read_text()
+    (step0,), (joint,) = shared_dirs(run, "step0"), shared_dirs(run, "joint")
+    for step_dir in (step0, joint, run / BENCH / f"ft/seed{SEED}/step1",
+                     run / BENCH / f"mib_ucd/seed{SEED}/step1"):
+        for name in TRAIN_FILES:
+            assert (step_dir / name).is_file(), (step_dir, name)
+        config = yaml.safe_load((step_dir / "run.yaml").read_text())
+        assert config["seed"] == SEED and config["optim"]["epochs"] == 1
+    assert "epoch" in (run / BENCH / f"mib_ucd/seed{SEED}/step1/train.log").read_text()
     for method, last in (("ft", 1), ("mib_ucd", 1), ("joint", 0)):
-        final = yaml.safe_load((run / BENCH / method / "final").read_text())
-        assert final["metrics"] == f"{BENCH}/{method}/step{last}/metrics.json"
+        final = yaml.safe_load((run / BENCH / method / f"seed{SEED}/final").read_text())
+        assert final["metrics"] == f"{BENCH}/{method}/seed{SEED}/step{last}/metrics.json"
         assert 0.0 <= final["miou_all"] <= 1.0
 
 
 def test_step0_metrics_come_from_the_shared_training(run):
-    shared = yaml.safe_load((run / BENCH / "_shared/base/step0/metrics.json").read_text())
+    (step0,) = shared_dirs(run, "step0")
+    shared = yaml.safe_load((step0 / "metrics.json").read_text())
     for method in ("ft", "mib_ucd"):
-        mine = yaml.safe_load((run / BENCH / method / "step0/metrics.json").read_text())
-        assert mine["method"] == method and mine["iou"] == shared["iou"]
-    assert not (run / BENCH / "mib_ucd/step0/model.pt").exists()
+        mine = yaml.safe_load((run / BENCH / method / f"seed{SEED}/step0/metrics.json")
+                              .read_text())
+        assert (mine["method"], mine["seed"]) == (method, SEED)
+        assert mine["iou"] == shared["iou"] and mine["miou_old"] == shared["miou_old"]
+        assert not (run / BENCH / method / f"seed{SEED}/step0/model.pt").exists()
 
 
 def test_summary_tables_and_figures(run):
     with open(run / "results/summary.csv") as f:
-        rows = {(r["method"], r["step"]) for r in csv.DictReader(f)}
-    assert rows == {("ft", "0"), ("ft", "1"), ("mib_ucd", "0"), ("mib_ucd", "1"), ("joint", "0")}
+        rows = list(csv.DictReader(f))
+    assert {(r["method"], r["step"]) for r in rows} == {
+        ("ft", "0"), ("ft", "1"), ("mib_ucd", "0"), ("mib_ucd", "1"), ("joint", "0")}
+    assert {r.get("seed") for r in rows} == {str(SEED)}
     tex = (run / "results/tables/table1.tex").read_text()
     assert "\\begin{tabular}" in tex and "MiB+UCD" in tex
     for fig in ("curves", "qualitative"):
