@@ -1,9 +1,12 @@
-"""No collisions: over the full paper grid every output path is
-written by exactly one job, and the path alone encodes the job's (dataset, task, setting,
-method, step) or (dataset, task, setting, shared group) -- issue 10, item 5."""
+"""No collisions: over the full paper grid every output path is written by exactly one job,
+and the path alone encodes the job's (dataset, task, setting, method, seed, step) or (dataset,
+shared group, seed) -- issue 10, item 5. A shared training's members would train exactly what it
+trains -- one shared step 0 per (dataset, setting, step-0 classes, later classes, seed), one
+Joint per (dataset, seed)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 
@@ -18,16 +21,17 @@ FIELD = {  # one path component each
     "task": r"(?P<task>[A-Za-z0-9][A-Za-z0-9_.\-]*)",
     "setting": r"(?P<setting>disjoint|overlapped)",
     "method": r"(?P<method>[a-z][a-z0-9_]*(-[A-Za-z0-9_.]+)?)",
-    "group": r"(?P<group>[A-Za-z0-9][A-Za-z0-9_.\-]*)",
+    "group": r"(?P<group>(step0|joint)-[0-9a-f]+)",
+    "seed": r"(?P<seed>[0-9]+)",
     "step": r"(?P<step>[0-9]+)",
     "table": r"(?P<table>table[0-9]+)",
     "figure": r"(?P<figure>figure[0-9]+)",
 }
 # The results path scheme of DESIGN.md / the Snakefile header, written independently here.
 SCHEME = [
-    "{dataset}/{task}/{setting}/{method}/step{step}/" + STEP_FILES,
-    "{dataset}/{task}/{setting}/_shared/{group}/step0/" + STEP_FILES,
-    "{dataset}/{task}/{setting}/{method}/final",
+    "{dataset}/{task}/{setting}/{method}/seed{seed}/step{step}/" + STEP_FILES,
+    "{dataset}/_shared/{group}/seed{seed}/step0/" + STEP_FILES,
+    "{dataset}/{task}/{setting}/{method}/seed{seed}/final",
     r"splits/{dataset}/{task}/{setting}\.json",
     "data/{dataset}",
     r"figures/(qualitative|curves)/{dataset}/{task}/{setting}\.(pdf|png)",
@@ -43,7 +47,7 @@ def parse_output(path: str) -> dict[str, str]:
     hits = [m for m in (p.fullmatch(path) for p in PATTERNS) if m]
     assert len(hits) == 1, f"{path}: matches {len(hits)} patterns of the path scheme"
     fields = {k: v for k, v in hits[0].groupdict().items() if v is not None}
-    if "/step0/" in path and "step" not in fields:  # shared step 0, or its copy
+    if "/_shared/" in path:  # a shared training is a step 0
         fields["step"] = "0"
     return fields
 
@@ -61,8 +65,9 @@ def check_no_collisions(jobs: list[Job]) -> int:
         fields = parse_output(path)
         for key, value in job.wildcards.items():
             assert fields.get(key) == value, f"{path} does not encode {key}={value} ({job.rule})"
-        if job.rule == "step0_from_shared":  # writes the method's own step 0
-            assert fields["step"] == "0" and fields["method"] == job.wildcards["method"]
+        if job.rule == "metrics_from_shared":  # writes the cell's own step 0, same seed
+            (src,) = job.input
+            assert fields["step"] == "0" and parse_output(src)["seed"] == fields["seed"]
     return len(producers)
 
 
@@ -88,34 +93,64 @@ def test_paper_grid_has_no_output_collisions(paper_jobs) -> None:
     assert n > 3000
 
 
-def test_shared_step0_groups_hold_identical_trainings(paper_jobs, paper_config) -> None:
-    """Methods writing/reading one shared step-0 path must have the same step-0 settings."""
-    from ucd.config import config_hash, run_config, step0_group, step0_signature
+def test_seeds_do_not_collide(tmp_path) -> None:
+    """The default grid runs two seeds (the paper grid one): each writes its own files."""
+    jobs = dry_run(tmp_path, "all_tables", "--config", "seeds=[42,43]")
+    check_no_collisions(jobs)
+    seeds = {j.wildcards["seed"] for j in jobs if j.rule in ("train", "train_shared")}
+    assert seeds == {"42", "43"}
 
-    members: dict[str, set] = defaultdict(set)
+
+def trained_at_step0(run) -> str:
+    """What step 0 of a run config trains, written here independently of ucd.plan: data (Joint:
+    every class of the dataset; otherwise the setting, step-0 classes and later classes, which
+    select the images), loss terms as built for step 0, label policy at step 0, model, optimiser,
+    training and evaluation settings that change results, dataset and seed."""
+    from ucd.data.tasks import get_task
+    from ucd.methods import get_method
+
+    method = get_method(run.base_method)
+    steps = get_task(run.dataset, run.task).steps
+    if method.joint:
+        data = ["joint", sorted(c for s in steps for c in s)]
+    else:
+        data = [run.setting, list(steps[0]), sorted(c for s in steps[1:] for c in s)]
+    terms = [[t.name, t.params] for t in method.build_terms(run.params, 0)]
+    d = run.to_dict()
+    train = {k: v for k, v in d["train"].items()
+             if k not in ("checkpoint_every_s", "log_every_s", "threads")}
+    return json.dumps([run.dataset, run.seed, data, terms, run.ignore_to_background,
+                       d["model"], d["optim"], train, d["data"]["crop_size"], d["eval"]["unseen"]],
+                      sort_keys=True)
+
+
+def test_shared_trainings_hold_identical_trainings(paper_jobs, paper_config) -> None:
+    """Every cell reading a shared training would train exactly what that training trains, and
+    no two shared trainings train the same thing."""
+    from ucd.plan import Cell, Plan
+
+    plan = Plan(paper_config)
+    shared = plan.shared_trainings()
+    trained = {(j.wildcards["dataset"], j.wildcards["group"], int(j.wildcards["seed"]))
+               for j in paper_jobs if j.rule == "train_shared"}
+    assert trained == set(shared)
+    what = {key: trained_at_step0(run) for key, run in shared.items()}
+    members: dict[tuple, int] = defaultdict(int)
     for job in paper_jobs:
-        if job.rule != "step0_from_shared":
+        if job.rule != "metrics_from_shared":
             continue
         w = job.wildcards
-        (src,) = job.input
-        bench = (w["dataset"], w["task"], w["setting"])
-        group = parse_output(src)["group"]
-        assert step0_group(paper_config, *bench, w["method"]) == group
-        run0 = run_config(
-            paper_config,
-            dataset=bench[0],
-            task=bench[1],
-            setting=bench[2],
-            method=w["method"],
-            step=0,
-        )
-        sig = step0_signature(run0)
-        members[src].add(config_hash(sig))
-        if group != "base":  # a non-default group is named by its settings
-            assert group == f"ft-{config_hash(sig)[:8]}"
-    assert members, "the paper grid shares no step 0 (expected many methods to)"
-    mixed = {p: h for p, h in members.items() if len(h) > 1}
-    assert not mixed, f"shared step-0 paths used by different trainings: {mixed}"
+        src = parse_output(job.input[0])
+        key = (src["dataset"], src["group"], int(src["seed"]))
+        assert (src["dataset"], src["seed"]) == (w["dataset"], w["seed"]), job
+        mine = plan.run(Cell(w["dataset"], w["task"], w["setting"], w["method"]), 0, int(w["seed"]))
+        assert trained_at_step0(mine) == what[key], f"{w} differs from {key}"
+        members[key] += 1
+    assert set(members) == set(shared)  # every shared training is read
+    assert len(set(what.values())) == len(what), "two shared trainings train the same thing"
+    joint = [k for k in shared if k[1].startswith("joint-")]
+    assert sorted((d, s) for d, _, s in joint) == sorted({(d, s) for d, _, s in shared})
+    assert max(members.values()) > 10  # the sharing is real (many cells per step 0)
 
 
 def test_variant_names_cannot_shadow_methods(paper_config) -> None:
@@ -135,11 +170,19 @@ def test_parse_output_refuses_foreign_paths() -> None:
     for bad in ("results/voc/15-1/joint/ft/step0/model.pt", "results/voc/15-1/disjoint/ft/x.pt"):
         with pytest.raises(AssertionError, match="matches 0 patterns"):
             parse_output(bad)
-    got = parse_output("results/voc/15-1/overlapped/mib_ucd-tau0.1/step3/model.pt")
+    for bad in ("results/voc/15-1/overlapped/mib_ucd/step3/model.pt",  # no seed level
+                "results/voc/15-1/overlapped/_shared/step0-0123456789/seed42/step0/model.pt",
+                "results/voc/_shared/base/seed42/step0/model.pt"):
+        with pytest.raises(AssertionError, match="matches 0 patterns"):
+            parse_output(bad)
+    got = parse_output("results/voc/15-1/overlapped/mib_ucd-tau0.1/seed43/step3/model.pt")
     assert got == {
         "dataset": "voc",
         "task": "15-1",
         "setting": "overlapped",
         "method": "mib_ucd-tau0.1",
+        "seed": "43",
         "step": "3",
     }
+    got = parse_output("results/ade/_shared/joint-0123456789/seed7/step0/metrics.json")
+    assert got == {"dataset": "ade", "group": "joint-0123456789", "seed": "7", "step": "0"}
