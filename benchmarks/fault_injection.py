@@ -1,10 +1,11 @@
 """Fault injection on the tiny digits benchmark: interruptions survived, corrupt inputs rejected.
 
-Interruptions (each a real `python -m ucd train` process): SIGTERM at several iterations (and
-twice in one step), SIGKILL while the resumable state is written, a corrupt resumable state;
+Interruptions (each a real `ucd train` process, the faults installed from outside the package
+by `python -m tests.faults`): SIGTERM at several iterations (and twice in one step), SIGKILL
+while the resumable state is written, a corrupt resumable state;
 each interrupted step is resumed and its weights compared bit for bit with an uninterrupted
 run. Corrupt inputs (in-process, through the same functions the CLI calls): corrupt/truncated
-checkpoints, a checkpoint of another task or setting, truncated image, out-of-range label,
+checkpoints, a checkpoint of another task, setting or seed, truncated image, out-of-range label,
 size mismatch, bad config values; each must be rejected with an error naming the problem.
 
     python benchmarks/fault_injection.py [--keep DIR]      (about 1-3 minutes on 2 CPU cores)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -26,17 +28,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ucd.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from ucd.config import ConfigError, run_config, validate_run_config  # noqa: E402
+from ucd.config import ConfigError, RunConfig, write_yaml_atomic  # noqa: E402
 from ucd.data import digits, splits  # noqa: E402
 from ucd.data.base import InputDataError, get_reader  # noqa: E402
 from ucd.data.step import make_dataset  # noqa: E402
+from ucd.layers import resolve  # noqa: E402
 from ucd.resume import RESUME_EXIT_CODE  # noqa: E402
 
 TINY_MODEL = {
@@ -50,12 +52,13 @@ TINY_MODEL = {
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
 
-def train(run_file: Path, out: Path, prev: Path | None = None, **fault: str):
-    """One `ucd train` process (fault: UCD_FAULT_* environment variables)."""
-    cmd = [sys.executable, "-m", "ucd", "train", "--run", str(run_file), "--out", str(out)]
+def train(run_file: Path, out: Path, prev: Path | None = None, **fault: int):
+    """One `ucd train` process; faults (sigterm_at=N, kill_in_save=N) through tests/faults.py."""
+    cmd = [sys.executable, "-m", "tests.faults"]
+    cmd += [f"--{name.replace('_', '-')}={n}" for name, n in fault.items()]
+    cmd += ["--", "train", "--run", str(run_file), "--out", str(out)]
     cmd += ["--prev", str(prev)] if prev else []
-    env = {**ENV, **fault}
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 def same_weights(a: Path, b: Path) -> bool:
@@ -76,7 +79,8 @@ def setup(work: Path) -> tuple[dict, Path, Path]:
             "digits": {
                 "root": str(root),
                 "model": TINY_MODEL,
-                "optim": {"lr": 0.02, "lr_next": 0.01, "epochs": 2, "batch_size": 8},
+                "optim": {"lr": 0.02, "epochs": 2, "batch_size": 8},
+                "incremental": {"optim": {"lr": 0.01}},
                 "data": {"crop_size": 32, "num_workers": 0},
             }
         },
@@ -93,17 +97,19 @@ def make_run(
     task: str = "5-5",
     setting: str = "disjoint",
     method: str = "ft",
-) -> dict:
-    run = run_config(config, dataset="digits", task=task, setting=setting, method=method, step=step)
-    run["data"]["split"] = str(work / "splits" / f"{setting}.json")
-    return run
+    seed: int = 42,
+) -> RunConfig:
+    run = resolve(config, dataset="digits", task=task, setting=setting, method=method, step=step,
+                  seed=seed)
+    split = str(work / "splits" / f"{setting}.json")
+    return run.replace(data=dataclasses.replace(run.data, split=split))
 
 
 def write_run(config: dict, work: Path, name: str, **train: object) -> Path:
     run = make_run(config, work)
-    run.setdefault("train", {}).update(train)
+    run = run.replace(train=dataclasses.replace(run.train, **train))
     path = work / name
-    path.write_text(yaml.safe_dump(run))
+    write_yaml_atomic(run, path)
     return path
 
 
@@ -117,7 +123,7 @@ def interruption_cases(work: Path, run_file: Path, run_every: Path) -> list[tupl
     def sigterm(at: int):
         def case():
             out = work / f"term{at}" / "model.pt"
-            cut = train(run_file, out, UCD_FAULT_SIGTERM_AT=str(at))
+            cut = train(run_file, out, sigterm_at=at)
             if cut.returncode != RESUME_EXIT_CODE or not out.with_name("model.pt.resume").exists():
                 return False, f"rc {cut.returncode}, no resumable state"
             again = train(run_file, out)
@@ -128,7 +134,7 @@ def interruption_cases(work: Path, run_file: Path, run_every: Path) -> list[tupl
 
     def sigterm_twice():
         out = work / "term_twice" / "model.pt"
-        rcs = [train(run_file, out, UCD_FAULT_SIGTERM_AT=str(a)).returncode for a in (2, 5)]
+        rcs = [train(run_file, out, sigterm_at=a).returncode for a in (2, 5)]
         rcs.append(train(run_file, out).returncode)
         ok = rcs == [RESUME_EXIT_CODE, RESUME_EXIT_CODE, 0]
         return ok and same_weights(ref, out), f"exit codes {rcs}"
@@ -136,7 +142,7 @@ def interruption_cases(work: Path, run_file: Path, run_every: Path) -> list[tupl
     def sigkill_in_save(at: int):
         def case():
             out = work / f"kill{at}" / "model.pt"
-            cut = train(run_every, out, UCD_FAULT_KILL_IN_SAVE=str(at))
+            cut = train(run_every, out, kill_in_save=at)
             if cut.returncode != -9:
                 return False, f"rc {cut.returncode} (expected -9: SIGKILL)"
             had_state = out.with_name("model.pt.resume").exists()
@@ -151,7 +157,7 @@ def interruption_cases(work: Path, run_file: Path, run_every: Path) -> list[tupl
 
     def corrupt_state():
         out = work / "badstate" / "model.pt"
-        cut = train(run_file, out, UCD_FAULT_SIGTERM_AT="3")
+        cut = train(run_file, out, sigterm_at=3)
         state = out.with_name("model.pt.resume")
         if cut.returncode != RESUME_EXIT_CODE:
             return False, f"rc {cut.returncode}"
@@ -206,7 +212,7 @@ def corrupt_input_cases(work: Path, config: dict, root: Path) -> list[tuple[str,
     def half(blob: bytes) -> bytes:
         return blob[: len(blob) // 2]
 
-    def step1(prev: Path, run: dict | None = None) -> Callable[[], object]:
+    def step1(prev: Path, run: RunConfig | None = None) -> Callable[[], object]:
         return lambda: train_step(run or run1, work / "never" / "model.pt", prev=prev)
 
     def data_copy(name: str) -> tuple[Path, object]:
@@ -230,7 +236,7 @@ def corrupt_input_cases(work: Path, config: dict, root: Path) -> list[tuple[str,
         s = next(x for x in r.samples("train") if x.id == ids[0])
         s.image.write_bytes(s.image.read_bytes()[:60])
         run = make_run(config, work)
-        run["data"]["root"] = str(d)
+        run = run.replace(data=dataclasses.replace(run.data, root=str(d)))
         return expect(
             InputDataError,
             f"'{s.image}' is corrupt or truncated",
@@ -268,11 +274,11 @@ def corrupt_input_cases(work: Path, config: dict, root: Path) -> list[tuple[str,
         return expect(InputDataError, "sizes differ", val_all(d))
 
     def bad_config(path: str, value: object, fragment: str) -> Callable:
-        def case():
-            run = make_run(config, work)
+        def case():  # a RUN.yaml edited by hand: refused when `ucd train` reads it
+            run = make_run(config, work).to_dict()
             section, key = path.split(".")
             run[section][key] = value
-            return expect(ConfigError, fragment, lambda: validate_run_config(run))
+            return expect(ConfigError, fragment, lambda: RunConfig.from_dict(run))
 
         return case
 
@@ -286,16 +292,17 @@ def corrupt_input_cases(work: Path, config: dict, root: Path) -> list[tuple[str,
                 "setting": "disjoint",
                 "method": "ft",
                 "step": 0,
+                "seed": 42,
                 **where,
             }
-            return expect(ConfigError, fragment, lambda: run_config(cfg, **kw))
+            return expect(ConfigError, fragment, lambda: resolve(cfg, **kw))
 
         return case
 
     other_task = make_run(config, work, step=1, task="8-2")
     other_setting = make_run(config, work, step=1, setting="overlapped")
-    other_model = copy.deepcopy(run1)
-    other_model["model"]["width"] = 16
+    other_seed = make_run(config, work, step=1, seed=43)
+    other_model = run1.replace(model=dataclasses.replace(run1.model, width=16))
     return [
         (
             "checkpoint with flipped bytes",
@@ -325,11 +332,16 @@ def corrupt_input_cases(work: Path, config: dict, root: Path) -> list[tuple[str,
         ),
         (
             "checkpoint of another task (5-5 -> 8-2)",
-            lambda: expect(CheckpointError, "is for task '5-5'", step1(ref, other_task)),
+            lambda: expect(CheckpointError, "but task 8-2 of digits expects",
+                           step1(ref, other_task)),
         ),
         (
             "checkpoint of another setting",
             lambda: expect(CheckpointError, "is for setting 'disjoint'", step1(ref, other_setting)),
+        ),
+        (
+            "checkpoint of another seed (42 -> 43)",
+            lambda: expect(CheckpointError, "is for seed 42", step1(ref, other_seed)),
         ),
         (
             "checkpoint of another model width",
@@ -346,6 +358,13 @@ def corrupt_input_cases(work: Path, config: dict, root: Path) -> list[tuple[str,
         ("config data.crop_size = 8", bad_config("data.crop_size", 8, "data.crop_size must")),
         ("config unknown method", config_with({}, "unknown method 'mib_ucdd'", method="mib_ucdd")),
         ("config step out of range", config_with({}, "step 2 out of range", step=2)),
+        ("config unknown key optim.lr_next (old format)",
+         config_with({"optim": {"lr_next": 0.1}}, "optim has no key 'lr_next'")),
+        ("config term the method lacks (mib kd)",
+         lambda: expect(ConfigError, "did you mean 'mib_kd'",
+                        lambda: resolve({**config, "method_params": {"mib": {"kd": {}}}},
+                                        dataset="digits", task="5-5", setting="disjoint",
+                                        method="mib", step=1, seed=42))),
     ]
 
 
