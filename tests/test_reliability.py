@@ -24,6 +24,7 @@ FIELD = {  # one path component each
     "group": r"(?P<group>(step0|joint)-[0-9a-f]+)",
     "seed": r"(?P<seed>[0-9]+)",
     "step": r"(?P<step>[0-9]+)",
+    "per_class": r"(?P<per_class>[1-9][0-9]*)",
     "table": r"(?P<table>table[0-9]+)",
     "figure": r"(?P<figure>figure[0-9]+)",
 }
@@ -34,10 +35,12 @@ SCHEME = [
     "{dataset}/{task}/{setting}/{method}/seed{seed}/final",
     r"splits/{dataset}/{task}/{setting}\.json",
     "data/{dataset}",
+    "replay/{dataset}/{task}/{setting}/step{step}/n{per_class}",
     r"figures/(qualitative|curves)/{dataset}/{task}/{setting}\.(pdf|png)",
-    r"tables/{table}(_compare)?\.(tex|html|summary\.csv)",
+    r"tables/{table}(_compare)?\.(tex|html|csv|summary\.csv)",
     r"figures/{figure}\.(pdf|png|summary\.csv)",
     r"summary\.csv",
+    r"claims\.(md|html)",
 ]
 PATTERNS = [re.compile("results/" + s.format(**FIELD)) for s in SCHEME]
 

@@ -79,8 +79,8 @@ def test_tiny_grid_runs_as_slurm_jobs_in_dependency_order(tmp_path: Path) -> Non
     jobs = parse_snakemake_log(log.read_text())
     remote = [j for j in jobs.values() if not j.local]
     assert remote and all(j.slurm_id for j in remote), "some job did not go to SLURM"
-    assert {"generate_data", "split", "train", "evaluate"} <= {j.rule for j in remote}
-    assert longest_chain(jobs) >= 4, "data, split, training and evaluation form a chain"
+    assert {"generate_data", "split", "train_shared", "train"} <= {j.rule for j in remote}
+    assert longest_chain(jobs) >= 4, "data, split, shared step 0 and step 1 form a chain"
     records = query_sacct(since, work)
     assert check_records(jobs, records) == []
     for job in remote:  # the config's per-rule partition and account reached sbatch

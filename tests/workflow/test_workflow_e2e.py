@@ -19,7 +19,7 @@ TINY = {
     "grid": [{"benchmarks": ["digits/5-5/disjoint"], "methods": ["ft", "mib_ucd", "joint"]}],
     "report": {"tables": ["table1"], "qualitative_methods": ["ft", "mib_ucd", "joint"]},
 }
-TRAIN_FILES = ("model.pt", "metrics.json", "run.yaml", "train.log", "eval.log")
+TRAIN_FILES = ("model.pt", "metrics.json", "predictions.npz", "run.yaml", "train.log")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ CONFIG = {
     "report": {"tables": ["table1"], "qualitative_methods": ["mib_ucd", "joint"]},
 }
 SHARED_TRAIN = re.compile(r"train --run results/digits/_shared/(?P<group>(?P<kind>step0|joint)-"
-                          r"[0-9a-f]+)/seed(?P<seed>[0-9]+)/step0/run\.yaml --out \S+$")
+                          r"[0-9a-f]+)/seed(?P<seed>[0-9]+)/step0/run\.yaml --out \S+( |$)")
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,9 @@ def test_jobs_ran_in_dependency_order(done):
         base = f"results/digits/_shared/{group}/seed{seed}/step0"
         for method in ("ft", "mib_ucd"):
             run = f"{BENCH}/{method}/seed{seed}/step1"
-            call = f"train --run {run}/run.yaml --out {run}/model.pt --prev {base}/model.pt"
-            assert calls.index(call) > first
+            call = f"train --run {run}/run.yaml --out {run}/model.pt --prev {base}/model.pt "
+            (i,) = [i for i, c in enumerate(calls) if c.startswith(call)]
+            assert i > first
     assert calls[0].startswith("data generate digits")
     assert calls[-1].startswith("report")
 
@@ -107,10 +108,9 @@ def test_nothing_to_redo_without_a_change(done):
 
 def test_a_method_parameter_redoes_only_that_methods_incremental_step(done):
     redo = _redo(done, {"method_params": {"mib_ucd": {"ucd": {"temperature": 0.1}}}})
-    runs = {r for r in redo if r[0] in ("run_config", "train", "evaluate", "final")}
+    runs = {r for r in redo if r[0] in ("run_config", "train", "final")}
     assert runs == {(rule, "mib_ucd", step, str(seed)) for seed in SEEDS
-                    for rule, step in (("run_config", "1"), ("train", "1"), ("evaluate", "1"),
-                                       ("final", ""))}
+                    for rule, step in (("run_config", "1"), ("train", "1"), ("final", ""))}
     # the shared step 0 is not retrained (its cells' metrics are rewritten: cheap, local)
     assert not {r for r in redo if r[0] in ("run_config_shared", "train_shared")}
 
