@@ -8,10 +8,10 @@ drawn from the *train* glyph pool only, with the benchmark's style. The weights 
 torchvision's ResNet format and loaded through ``model.pretrained`` exactly like ImageNet
 weights; the packaged ones are listed, with their SHA-256 and recipe, in ``weights.yaml``.
 
-    python -m ucd.models.pretrain --out ucd/models/weights/digits-resnet18-w16.pt
+    python -m ucd.models.pretrain --width 12 --out ucd/models/weights/digits-resnet18-w12.pt
 
-(about 6.5 CPU-minutes on one thread; Adam, not the benchmark's SGD, because from-scratch SGD
-needs several times more images to leave chance level on these textures).
+(5-6 CPU-minutes on one thread; Adam, not the benchmark's SGD, because from scratch SGD stays
+at chance level for the first ~1,000 iterations on these textures).
 """
 
 from __future__ import annotations
