@@ -8,7 +8,7 @@ the model's forward+backward+update per sample, a frozen old model's forward (in
 steps) and evaluation per image. No profiler runs (cProfile inflates Python-heavy phases
 several times over), so the figures add up to what a job pays.
 
-    python benchmarks/job_profile.py --design v3
+    python benchmarks/job_profile.py --design v3g-w12
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def model_costs(run, n: int = 12) -> tuple[float, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--design", default="v3", choices=list(mf.DESIGNS))
+    p.add_argument("--design", default=mf.RECOMMENDED, choices=list(mf.DESIGNS))
     p.add_argument("--work", default="results/miniature")
     args = p.parse_args(argv)
     import torch

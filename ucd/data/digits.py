@@ -232,7 +232,7 @@ def generate(
     root: str | os.PathLike,
     *,
     seed: int = 0,
-    n_train: int = 2000,
+    n_train: int = 1600,
     n_val: int = 300,
     size: int | None = None,
     style: Style | dict[str, Any] | None = None,
