@@ -71,8 +71,10 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 class SeededSamples(Dataset):
     """Wraps a dataset so that item ``(epoch, i)`` is augmented from its own seed.
 
-    The global RNGs are seeded per sample (and restored afterwards in the main process), so
-    augmentation is a pure function of (seed, epoch, index), whatever the worker layout.
+    The global CPU RNGs (Python, NumPy, torch) are seeded per sample and restored afterwards,
+    so augmentation is a pure function of (seed, epoch, index), whatever the worker layout.
+    Only torch's CPU generator is touched (transforms run on the CPU): ``torch.manual_seed``
+    would also seed every accelerator backend, about 0.1 ms per sample, for the same stream.
     """
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
@@ -85,16 +87,17 @@ class SeededSamples(Dataset):
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
         s = sample_seed(self.seed, epoch, index)
-        py_state, np_state = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[]):
-            random.seed(s)
-            np.random.seed(s % 2**32)
-            torch.manual_seed(s)
-            try:
-                return self.dataset[index]
-            finally:
-                random.setstate(py_state)
-                np.random.set_state(np_state)
+        gen = torch.default_generator
+        py_state, np_state, torch_state = random.getstate(), np.random.get_state(), gen.get_state()
+        random.seed(s)
+        np.random.seed(s % 2**32)
+        gen.manual_seed(s)
+        try:
+            return self.dataset[index]
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+            gen.set_state(torch_state)
 
 
 class EpochBatchSampler(Sampler[list[tuple[int, int]]]):

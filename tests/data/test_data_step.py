@@ -203,3 +203,33 @@ def test_val_unseen_classes_as_background(voc_root: Path) -> None:
     assert _rows(ds[0][1]) == [0, 1, 16, 255]
     with pytest.raises(ValueError, match=r"unseen must be one of \['ignore', 'background'\]"):
         _ds(voc_root, "15-1", "disjoint", 0, "val", unseen=0)
+
+
+def test_small_dataset_is_decoded_once_and_kept_read_only(
+    voc_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = _ds(voc_root, "15-5", "disjoint", 1, "train")
+    calls: list[int] = []
+    decode = ds._decode
+    monkeypatch.setattr(ds, "_decode", lambda i: calls.append(i) or decode(i))
+    first = [ds[i] for i in range(len(ds))]
+    again = [ds[i] for i in range(len(ds))]
+    assert calls == list(range(len(ds)))  # the second pass decodes nothing
+    for (x1, y1), (x2, y2) in zip(first, again):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    _, label = ds._load(0)
+    with pytest.raises(ValueError, match="read-only"):
+        label[0, 0] = 3
+
+
+def test_large_dataset_is_not_cached(voc_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ucd.data.step as step
+
+    monkeypatch.setattr(step, "CACHE_LIMIT_BYTES", 10)  # smaller than the decoded dataset
+    ds = _ds(voc_root, "15-5", "disjoint", 1, "train")
+    calls: list[int] = []
+    decode = ds._decode
+    monkeypatch.setattr(ds, "_decode", lambda i: calls.append(i) or decode(i))
+    for _ in range(2):
+        ds[0]
+    assert calls == [0, 0] and ds._cache is None

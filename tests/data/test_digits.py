@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ucd.data.base import get_reader
-from ucd.data.digits import compose, generate, label_palette
+from ucd.data.digits import POOL_FRACTIONS, Style, compose, generate, glyph_pools, label_palette
 from ucd.data.splits import compute_split
 from ucd.data.tasks import get_dataset_info, get_task
 
@@ -38,7 +39,7 @@ def test_layout_is_read_by_the_voc_reader(digits_root: Path) -> None:
     assert train[0].id == "train_00000" and val[-1].id == "val_00029"
     assert train[0].image == digits_root / "JPEGImages" / "train_00000.png"
     assert train[0].label == digits_root / "SegmentationClass" / "train_00000.png"
-    assert r.read_image(train[0].image).size == (64, 64)
+    assert r.read_image(train[0].image).size == (Style().size,) * 2
 
 
 def test_label_pngs_encode_classes(digits_root: Path) -> None:
@@ -63,19 +64,21 @@ def _pools() -> tuple[np.ndarray, list[np.ndarray]]:
     return data.images.astype(np.float32), [np.flatnonzero(data.target == d) for d in range(10)]
 
 
-def test_ignore_ring_separates_digits_from_background() -> None:
+@pytest.mark.parametrize("style", [Style(), Style(size=64, bold_px=0, noise=6)])
+def test_ignore_ring_separates_digits_from_background(style: Style) -> None:
     glyphs, pools = _pools()
     rng = np.random.default_rng(0)
+    n = style.size
     for _ in range(20):
-        img, lab = compose(rng, glyphs, pools, 64)
-        assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+        img, lab = compose(rng, glyphs, pools, style)
+        assert img.shape == (n, n, 3) and img.dtype == np.uint8
         obj = (lab != 0) & (lab != 255)
         assert obj.any(), "at least one digit"
         # no object pixel touches background (8-neighbourhood): a 255 ring separates them
         p = np.pad(lab, 1, constant_values=255)
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
-                nb = p[1 + dy : 65 + dy, 1 + dx : 65 + dx]
+                nb = p[1 + dy : n + 1 + dy, 1 + dx : n + 1 + dx]
                 assert not np.any(obj & (nb == 0))
         assert (lab == 255).any()
 
@@ -104,21 +107,67 @@ def test_digit_d_is_class_d_plus_1(d: int) -> None:
     )
 
 
-def test_train_and_val_use_disjoint_halves(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_three_disjoint_glyph_pools_cover_every_glyph() -> None:
+    from sklearn.datasets import load_digits
+
+    target = load_digits().target
+    pools = glyph_pools(target)
+    assert list(pools) == ["train", "replay", "val"]
+    sets = {name: set(np.concatenate(p).tolist()) for name, p in pools.items()}
+    assert not sets["train"] & sets["val"] and not sets["train"] & sets["replay"]
+    assert not sets["replay"] & sets["val"]
+    assert len(sets["train"] | sets["replay"] | sets["val"]) == len(target) == 1797
+    for name, per_class in pools.items():
+        for d, idx in enumerate(per_class):
+            assert (target[idx] == d).all()  # pool d holds glyphs of digit d only
+            share = len(idx) / np.sum(target == d)
+            assert abs(share - POOL_FRACTIONS[name]) < 0.01, (name, d, share)
+    assert 0.15 <= POOL_FRACTIONS["replay"] <= 0.2
+
+
+def test_train_and_val_images_use_their_own_pool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import ucd.data.digits as digits
 
-    used: list[np.ndarray] = []
+    used: list[set[int]] = []
     real = digits.compose
 
-    def spy(rng, glyphs, pools, size):
-        used.append(np.concatenate(pools))
-        return real(rng, glyphs, pools, size)
+    def spy(rng, glyphs, pools, style):
+        used.append(set(np.concatenate(pools).tolist()))
+        return real(rng, glyphs, pools, style)
 
     monkeypatch.setattr(digits, "compose", spy)
     digits.generate(tmp_path, n_train=2, n_val=2, progress=False)
-    train, val = set(used[0].tolist()), set(used[-1].tolist())
-    assert train and val and not train & val
-    assert max(train) < min(val) and len(train | val) == 1797
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    recorded = {k: {i for p in v for i in p} for k, v in meta["glyph_pools"].items()}
+    assert used[0] == used[1] == recorded["train"]
+    assert used[2] == used[3] == recorded["val"]
+    assert meta["version"] == digits.GENERATOR_VERSION == 3
+    assert meta["style"]["size"] == meta["size"] == Style().size
+
+
+def test_style_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"unknown keys \['blur'\]"):
+        Style.from_dict({"blur": 1})
+    with pytest.raises(ValueError, match="textures must be a non-empty subset"):
+        Style.from_dict({"textures": ["plasma"]})
+    with pytest.raises(ValueError, match="digit_px must satisfy"):
+        Style.from_dict({"size": 48, "digit_px": [30, 60]})
+    with pytest.raises(ValueError, match="n_digits_p must be probabilities"):
+        Style.from_dict({"n_digits_p": [0.5, 0.2]})
+    assert Style.from_dict({"digit_px": [20, 30]}).digit_px == (20, 30)
+
+
+def test_bold_digits_are_thicker_than_plain_ones() -> None:
+    glyphs, pools = _pools()
+    areas = {}
+    for bold in (0, 2):
+        rng = np.random.default_rng(0)
+        style = Style(bold_px=bold, n_digits_p=(1.0,))
+        areas[bold] = sum(((compose(rng, glyphs, pools, style)[1]) % 255 > 0).sum()
+                          for _ in range(10))
+    assert areas[2] > 1.3 * areas[0]
 
 
 def test_disjoint_and_overlapped_differ(digits_root: Path) -> None:

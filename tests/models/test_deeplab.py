@@ -66,3 +66,54 @@ def test_pretrained_weights_in_torchvision_format_load(tmp_path):
     torch.save(state, tmp_path / "w.pth")
     model = build_model({**SMALL, "pretrained": str(tmp_path / "w.pth")}, [[0, 1]])
     torch.testing.assert_close(model.body.conv1.weight, source.body.conv1.weight)
+
+
+def _dilations(model):
+    return [b.dilation[0] for b in model.head.branches[1:]]
+
+
+def test_aspp_rates_option_scales_the_head_to_the_feature_map():
+    assert _dilations(build_model(SMALL, [[0, 1]])) == [12, 24, 36]  # DeepLab-V3, stride 8
+    assert _dilations(build_model({**SMALL, "output_stride": 16}, [[0, 1]])) == [6, 12, 18]
+    model = build_model({**SMALL, "aspp_rates": [1, 2, 3]}, [[0, 1]])
+    assert _dilations(model) == [1, 2, 3]
+    assert [b.padding[0] for b in model.head.branches[1:]] == [1, 2, 3]
+
+
+def _registry(tmp_path, monkeypatch, state, digest=None):
+    import yaml
+
+    import ucd.models.deeplab as deeplab
+    from ucd.models.pretrain import sha256
+
+    torch.save(state, tmp_path / "w.pt")
+    entry = {"file": "w.pt", "sha256": digest or sha256(tmp_path / "w.pt"),
+             "produced_by": "python -m ucd.models.pretrain --out w.pt"}
+    (tmp_path / "weights.yaml").write_text(yaml.safe_dump({"tiny-w8": entry}))
+    monkeypatch.setattr(deeplab, "WEIGHTS_DIR", tmp_path)
+
+
+def test_packaged_weights_load_by_name_after_their_hash_is_checked(tmp_path, monkeypatch):
+    source = build_model(SMALL, [[0, 1]])
+    _registry(tmp_path, monkeypatch, source.body.state_dict())
+    model = build_model({**SMALL, "pretrained": "tiny-w8"}, [[0, 1]])
+    torch.testing.assert_close(model.body.conv1.weight, source.body.conv1.weight)
+    _registry(tmp_path, monkeypatch, source.body.state_dict(), digest="0" * 64)
+    with pytest.raises(ValueError, match="have SHA-256 .* not the registered 0000"):
+        build_model({**SMALL, "pretrained": "tiny-w8"}, [[0, 1]])
+    (tmp_path / "w.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="rebuild it: python -m ucd.models.pretrain"):
+        build_model({**SMALL, "pretrained": "tiny-w8"}, [[0, 1]])
+
+
+def test_shipped_weights_match_their_registry_and_backbone():
+    from ucd.models.deeplab import packaged_weights
+
+    registry = packaged_weights()
+    assert registry, "ucd/models/weights/weights.yaml lists the packaged weights"
+    for name, entry in registry.items():
+        r = entry["recipe"]
+        cfg = {"backbone": r["backbone"], "width": r["width"], "output_stride": 8,
+               "head_channels": 16, "norm": "abn", "pretrained": name}
+        model = build_model(cfg, [[0, 1]])  # hash checked, every key matched
+        assert model.body.conv1.weight.abs().sum() > 0

@@ -36,15 +36,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ucd.data.digits import generate
 
     root = _root(args)
-    generate(
-        root,
-        seed=args.seed,
-        n_train=args.n_train,
-        n_val=args.n_val,
-        size=args.size,
-        progress=not args.quiet,
-    )
-    print(f"wrote {args.dataset} ({args.n_train} train, {args.n_val} val images) to {root}")
+    given = {k: getattr(args, k) for k in ("n_train", "n_val", "size") if getattr(args, k)}
+    generate(root, seed=args.seed, progress=not args.quiet, **given)
+    meta = json.loads((root / "meta.json").read_text())
+    print(f"wrote {args.dataset} ({meta['n_train']} train, {meta['n_val']} val images) "
+          f"of {meta['size']} px to {root}")
     return 0
 
 
@@ -154,9 +150,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", choices=["digits"])
     p.add_argument("--root", default=None, help=f"output directory (default {DEFAULT_ROOT})")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-train", type=int, default=1200)
-    p.add_argument("--n-val", type=int, default=300)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--n-train", type=int, default=None, help="default: the generator's")
+    p.add_argument("--n-val", type=int, default=None, help="default: the generator's")
+    p.add_argument("--size", type=int, default=None, help="image side (default: the style's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
 

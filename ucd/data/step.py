@@ -62,8 +62,16 @@ def val_lut(
     return lut
 
 
+CACHE_LIMIT_BYTES = 256 * 2**20  # decoded images kept in memory when the whole set fits
+
+
 class StepDataset(Dataset):
-    """Samples of one step with a label lookup table and a transform."""
+    """Samples of one step with a label lookup table and a transform.
+
+    A small dataset (decoded size within CACHE_LIMIT_BYTES, e.g. the embedded digits) is
+    decoded once and kept in memory: later epochs skip the PNG decoding. Cached arrays are
+    read-only, so a transform that wrote into them would fail loudly.
+    """
 
     def __init__(
         self,
@@ -77,11 +85,12 @@ class StepDataset(Dataset):
         self.reader, self.samples, self.lut = reader, samples, lut
         self.transform, self.raw_transform, self.meta = transform, raw_transform, meta
         self.ids = [s.id for s in samples]
+        self._cache: dict[int, tuple[Any, np.ndarray]] | None = {}
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _load(self, index: int) -> tuple[Any, np.ndarray]:
+    def _decode(self, index: int) -> tuple[Any, np.ndarray]:
         s = self.samples[index]
         img = self.reader.read_image(s.image)
         label = self.lut[self.reader.read_label(s.label, strict=True)]
@@ -90,6 +99,19 @@ class StepDataset(Dataset):
                 f"{self.reader.info.name} {s.id}: label {label.shape[::-1]} and image "
                 f"{img.size} sizes differ ('{s.label}', '{s.image}')"
             )
+        return img, label
+
+    def _load(self, index: int) -> tuple[Any, np.ndarray]:
+        """Decoded PIL image and masked label (from the cache when the dataset is small)."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        img, label = self._decode(index)
+        if self._cache is not None and not self._cache:  # first image: does the whole set fit?
+            if 4 * label.size * len(self.samples) > CACHE_LIMIT_BYTES:
+                self._cache = None
+        if self._cache is not None:
+            label.setflags(write=False)
+            self._cache[index] = (img, label)
         return img, label
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,14 +19,14 @@ from PIL import Image
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MEAN_RGB = tuple(int(round(255 * m)) for m in IMAGENET_MEAN)
+_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def normalize(img: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float (3, H, W), ImageNet-normalised."""
     t = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (t - mean) / std
+    return t.sub_(_MEAN).div_(_STD)
 
 
 def denormalize(t: torch.Tensor) -> np.ndarray:

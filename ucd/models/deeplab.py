@@ -13,6 +13,8 @@ from torch import nn
 from ucd.models.abn import norm_act
 from ucd.models.resnet import ResNet
 
+WEIGHTS_DIR = Path(__file__).parent / "weights"  # packaged pretrained weights + weights.yaml
+
 
 class ASPP(nn.Module):
     """Atrous spatial pyramid pooling (DeepLab-V3): 1x1, three dilated 3x3, image pooling."""
@@ -96,7 +98,7 @@ class DeepLabV3(nn.Module):
             backbone, output_stride=output_stride, width=width, norm=norm, sync_bn=sync_bn
         )
         # DeepLab-V3's rates for a 512-px crop; a small crop needs rates its feature map holds
-        rates = aspp_rates or ((6, 12, 18) if output_stride == 16 else (12, 24, 36))
+        rates = tuple(aspp_rates or ((6, 12, 18) if output_stride == 16 else (12, 24, 36)))
         self.head = ASPP(self.body.out_channels, head_channels, rates, norm=norm, sync_bn=sync_bn)
         self.classifier = IncrementalClassifier(head_channels, classes_per_step)
 
@@ -125,8 +127,41 @@ def build_model(cfg: Any, classes_per_step: list[list[int]], *,
         norm=cfg.norm,
     )
     if pretrained and cfg.pretrained:
-        load_pretrained_backbone(model.body, Path(cfg.pretrained))
+        load_pretrained_backbone(model.body, pretrained_path(cfg.pretrained))
     return model
+
+
+def pretrained_path(name: str | Path) -> Path:
+    """The weights file of ``model.pretrained``: a path, or the name of packaged weights
+    (``ucd/models/weights/weights.yaml``), whose SHA-256 is checked before they are used."""
+    registry = packaged_weights()
+    if str(name) not in registry:
+        return Path(name)
+    entry = registry[str(name)]
+    path = WEIGHTS_DIR / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"packaged weights {name!r} should be at {path}; restore the file from the "
+            f"repository or rebuild it: {entry['produced_by']}"
+        )
+    from ucd.models.pretrain import sha256
+
+    digest = sha256(path)
+    if digest != entry["sha256"]:
+        raise ValueError(
+            f"packaged weights {name!r} ({path}) have SHA-256 {digest}, not the registered "
+            f"{entry['sha256']}: the file is corrupt or was rebuilt without updating "
+            f"{WEIGHTS_DIR / 'weights.yaml'}"
+        )
+    return path
+
+
+def packaged_weights() -> dict[str, dict[str, Any]]:
+    """name -> {file, sha256, produced_by, ...} of the weights shipped in ucd/models/weights."""
+    import yaml
+
+    listing = WEIGHTS_DIR / "weights.yaml"
+    return (yaml.safe_load(listing.read_text()) or {}) if listing.is_file() else {}
 
 
 def load_pretrained_backbone(body: nn.Module, path: Path) -> None:
