@@ -31,6 +31,7 @@ from ucd.data.step import make_dataset
 from ucd.data.tasks import get_task
 from ucd.methods import Batch, Method, StepContext, Term, get_method
 from ucd.models import build_model
+from ucd.optim import SGD
 from ucd.progress import Progress
 from ucd.resume import (
     EpochBatchSampler,
@@ -160,7 +161,7 @@ class Step:
     model: nn.Module
     fwd_model: nn.Module  # DDP wrapper of `model` when distributed, else `model`
     terms: list[Term]
-    optimizer: torch.optim.Optimizer
+    optimizer: SGD
     scaler: torch.amp.GradScaler | None
     ctx: StepContext
     loader: DataLoader  # whole global batches (hooks that pass over the data)
@@ -214,8 +215,8 @@ def set_up(run: RunConfig, out: str | Path, prev: str | Path | None) -> Step:
                                    run.train.per_gpu_batch)
     check_accumulation(terms, accum, run)
     o = run.optim
-    optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum,
-                                nesterov=o.nesterov, weight_decay=o.weight_decay)
+    optimizer = SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
+                    weight_decay=o.weight_decay)
     return Step(run=run, out=out, info=info, precision=precision, model=model,
                 fwd_model=ddp.wrap_model(model, info, device), terms=terms, optimizer=optimizer,
                 scaler=precision.grad_scaler(), ctx=ctx, loader=loader,

@@ -26,7 +26,7 @@ from ucd.config import config_hash
 log = logging.getLogger("ucd.resume")
 
 RESUME_EXIT_CODE = 75  # EX_TEMPFAIL: "try again", the state is saved
-RESUME_FORMAT = "ucd-resume/1"
+RESUME_FORMAT = "ucd-resume/2"  # 2: ucd.optim.SGD state
 
 
 class Preempted(SystemExit):

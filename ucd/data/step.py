@@ -190,28 +190,15 @@ def make_dataset(
     check_unseen(unseen)
     reader = get_reader(dataset, root)
     raw_tf = ValTransform(crop_size)
-    meta = dict(
-        dataset=dataset,
-        task=t.name,
-        setting=setting,
-        step=step,
-        split=split,
-        all_classes=all_classes,
-        unseen=unseen,
-        root=str(Path(root)),
-    )
+    meta = dict(dataset=dataset, task=t.name, setting=setting, step=step, split=split,
+                all_classes=all_classes, unseen=unseen, root=str(Path(root)))
     if split == "train":
         if all_classes:
             samples = reader.samples("train")
         else:
             samples = _train_samples(reader, t, dataset, root, setting, step, split_file, verify)
-        lut = train_lut(
-            t,
-            step,
-            info.num_classes,
-            ignore_to_background=ignore_to_background,
-            all_classes=all_classes,
-        )
+        lut = train_lut(t, step, info.num_classes, ignore_to_background=ignore_to_background,
+                        all_classes=all_classes)
         tf = TrainTransform(crop_size) if train_augment else raw_tf
     elif split == "val":
         samples = reader.samples("val")
