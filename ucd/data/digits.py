@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from ucd.data.tasks import get_dataset_info
+from ucd.progress import Progress
 
 GENERATOR_VERSION = 3  # 3: bold digits, three glyph pools (train / replay / val), Style
 BOUNDARY_COLOUR = (224, 224, 192)  # VOC's colour for 255
@@ -257,12 +257,14 @@ def generate(
     for (split, n), ss in zip((("train", n_train), ("val", n_val)), streams):
         rng = np.random.default_rng(ss)
         ids = [f"{split}_{i:05d}" for i in range(n)]
-        for i in tqdm(ids, desc=f"digits {split}", disable=not progress):
+        for i in Progress(ids, desc=f"digits {split}", enabled=progress):
             img, lab = compose(rng, glyphs, pools[split], style)
-            Image.fromarray(img, "RGB").save(root / "JPEGImages" / f"{i}.png")
+            # compress_level 1: lossless like the default, several times faster to write
+            Image.fromarray(img, "RGB").save(root / "JPEGImages" / f"{i}.png",
+                                             compress_level=1)
             pim = Image.fromarray(lab, "P")
             pim.putpalette(palette)
-            pim.save(root / "SegmentationClass" / f"{i}.png")
+            pim.save(root / "SegmentationClass" / f"{i}.png", compress_level=1)
         (root / "ImageSets/Segmentation" / f"{split}.txt").write_text("\n".join(ids) + "\n")
     meta = {
         "generator": "ucd.data.digits",

@@ -42,20 +42,23 @@ def _cmd_table(args: argparse.Namespace) -> int:
             "published numbers"
         )
     data = build_table(spec, _summary(args.summary), compare=args.compare)
-    out = Path(args.out)
-    suffix = out.suffix.lower()
-    if suffix == ".tex":
-        text = render_latex(data)
-        text = standalone_document(text) if args.standalone else text
-    elif suffix in (".html", ".htm"):
-        text = render_html(data)
-    elif suffix == ".csv":
-        text = table_frame(data).to_csv(index_label="method")
-    else:
-        raise ValueError(f"--out {out}: unknown format {suffix!r}; use .tex, .html or .csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    print(f"{spec.id} -> {out}")
+    outs = [Path(o) for o in args.out]
+    bad = [o for o in outs if o.suffix.lower() not in (".tex", ".html", ".htm", ".csv")]
+    if bad:
+        raise ValueError(f"--out {bad[0]}: unknown format {bad[0].suffix!r}; use .tex, .html "
+                         "or .csv")
+    for out in outs:
+        suffix = out.suffix.lower()
+        if suffix == ".tex":
+            text = render_latex(data)
+            text = standalone_document(text) if args.standalone else text
+        elif suffix == ".csv":
+            text = table_frame(data).to_csv(index_label="method")
+        else:
+            text = render_html(data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"{spec.id} -> {out}")
     return 0
 
 
@@ -181,7 +184,8 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("table", help="one paper table as LaTeX (.tex), HTML (.html) or CSV")
     p.add_argument("table", help="table1 ... table9")
     p.add_argument("--summary", help="summary CSV (omit: every cell a dash)")
-    p.add_argument("--out", required=True, help="output file; its suffix picks the format")
+    p.add_argument("--out", required=True, nargs="+",
+                   help="output files; each one's suffix picks its format")
     p.add_argument("--compare", action="store_true", help="paper's number, difference")
     p.add_argument("--embedded", action="store_true", help="embedded (digits) tasks")
     p.add_argument("--standalone", action="store_true", help="a compilable LaTeX document")

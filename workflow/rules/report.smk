@@ -63,11 +63,8 @@ rule table:
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
         " && {params.ucd} report table {wildcards.table} {params.embedded}"
-        " --summary {output.csv} --out {output.tex}"
-        " && {params.ucd} report table {wildcards.table} {params.embedded}"
-        " --summary {output.csv} --out {output.html}"
-        " && {params.ucd} report table {wildcards.table} {params.embedded}"
-        " --summary {output.csv} --out {output.values}) > {log} 2>&1"
+        " --summary {output.csv} --out {output.tex} {output.html} {output.values})"
+        " > {log} 2>&1"
 
 
 rule table_compare:
@@ -94,10 +91,8 @@ rule table_compare:
         ucd=config["ucd_command"],
         caption=lambda w: table_caption(w.table),
     shell:
-        "({params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
-        " --out {output.tex}"
-        " && {params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
-        " --out {output.html}) > {log} 2>&1"
+        "{params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
+        " --out {output.tex} {output.html} > {log} 2>&1"
 
 
 rule figure:

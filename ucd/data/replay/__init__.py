@@ -1,19 +1,24 @@
 """Replay for RECALL: sources of old-class images, replay sets built once per step, and the
-mixing of replayed images into the step's batches (see each module)."""
+mixing of replayed images into the step's batches (see each module).
 
-from ucd.data.replay.mix import MixedBatchSampler, ReplayMix  # noqa: F401
-from ucd.data.replay.sets import (  # noqa: F401
-    ReplayDataset,
-    build_replay_set,
-    describe_source,
-    load_replay_set,
-    old_classes,
-)
-from ucd.data.replay.sources import (  # noqa: F401
-    SOURCES,
-    DigitsSource,
-    FolderSource,
-    GeneratorSource,
-    make_source,
-    replay_glyph_pool,
-)
+Names are loaded on first use, so that commands that only need ``SOURCES`` (the command line
+parser of every ``ucd`` call) do not import torch.
+"""
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "MixedBatchSampler": "mix", "ReplayMix": "mix",
+    "ReplayDataset": "sets", "build_replay_set": "sets", "describe_source": "sets",
+    "load_replay_set": "sets", "old_classes": "sets",
+    "SOURCES": "sources", "DigitsSource": "sources", "FolderSource": "sources",
+    "GeneratorSource": "sources", "make_source": "sources", "replay_glyph_pool": "sources",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
