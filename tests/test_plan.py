@@ -148,3 +148,18 @@ def test_own_step0_methods_are_not_shared():
     c = cell("digits/5-5/disjoint/ewc")
     assert plan.checkpoint(c, 42, 0) == "results/digits/5-5/disjoint/ewc/seed42/step0/model.pt"
     assert plan.shared_trainings() == {}
+
+
+def test_the_shared_step0_takes_the_owners_configured_parameters():
+    """method_params.ft reaches the step 0 that ft shares with the other plain methods."""
+    from ucd.plan import Cell, Plan
+
+    config = {"results": "results", "datasets": {"digits": {"root": "x"}},
+              "grid": [{"benchmarks": ["digits/5-5/disjoint"], "methods": ["ft", "mib"]}],
+              "method_params": {"ft": {"ce": {"weight": 2.0}}}}
+    plan = Plan(config)
+    for method in ("ft", "mib"):
+        shared = plan.shared_run(Cell("digits", "5-5", "disjoint", method), 0, 42)
+        assert shared.params == {"ce": {"weight": 2.0}}
+    assert len({plan.group(Cell("digits", "5-5", "disjoint", m), 0, 42)
+                for m in ("ft", "mib")}) == 1

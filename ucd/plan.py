@@ -168,9 +168,10 @@ class Plan:
         owner = get_method(method.step0)
         task = canonical_task(cell.dataset, cell.task)
         split = str(Path(self.results) / "splits" / cell.dataset / task / f"{cell.setting}.json")
+        # the owner's own parameters as configured (method_params.ft reaches its step 0)
+        params = self.run(Cell(cell.dataset, task, cell.setting, owner.name), 0, seed).params
         return run.replace(method=owner.name, base_method=owner.name, task=task,
-                           params=owner.default_params(),
-                           data=dataclasses.replace(run.data, split=split))
+                           params=params, data=dataclasses.replace(run.data, split=split))
 
     def group(self, cell: Cell, step: int, seed: int) -> str | None:
         """Name of the shared training this step reuses (None: the cell trains it itself)."""
