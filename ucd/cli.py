@@ -34,11 +34,15 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ucd.config import load_run
+    from ucd.config import RunConfig, load_run, write_yaml_atomic
     from ucd.engine import train_step
     from ucd.resume import Preempted
 
-    run = load_run(args.run)
+    if args.run_json:  # the workflow passes the resolved config; it is kept beside the model
+        run = RunConfig.from_dict(json.loads(args.run_json), where="--run-json")
+        write_yaml_atomic(run, Path(args.out).with_name("run.yaml"))
+    else:
+        run = load_run(args.run)
     try:
         metrics = train_step(run, Path(args.out), prev=args.prev)
     except Preempted as stop:
@@ -116,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_methods)
 
     p = sub.add_parser("train", help="train one incremental step")
-    p.add_argument("--run", required=True, help="resolved run config (RUN.yaml)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="resolved run config (RUN.yaml)")
+    source.add_argument("--run-json", help="the resolved run config as JSON; written as "
+                        "run.yaml beside --out")
     p.add_argument("--out", required=True, help="checkpoint to write (model.pt)")
     p.add_argument("--prev", default=None, help="checkpoint of the previous step")
     p.add_argument("--metrics", default=None, help="then evaluate: metrics.json to write")

@@ -1,11 +1,12 @@
 # Helpers of the workflow (no rules here): input functions over the plan (ucd.plan decides the
 # grid, seeds, steps, shared trainings and the results path scheme) and per-rule resources.
 
+import json
 import shlex
 import sys
 from pathlib import Path
 
-from ucd.config import ConfigError, write_yaml_atomic
+from ucd.config import ConfigError
 from ucd.evaluation.records import cell_metrics, final_record, write_json_atomic
 from ucd.plan import Cell, Plan
 from ucd.reporting.tables import (
@@ -76,17 +77,20 @@ def training_inputs(run) -> dict:
     return {**files, **data_inputs(run.dataset)}
 
 
+def run_json(run) -> str:
+    """A run config as one line of JSON, for the training job's command line."""
+    return json.dumps(run.to_dict(), separators=(",", ":"))
+
+
 def train_inputs(w) -> dict:
-    """run.yaml, split, data and, for step k > 0, the checkpoint of step k-1. A step that a
+    """Split, data and, for step k > 0, the checkpoint of step k-1. A step that a
     shared training provides asks for a file no rule makes, so `metrics_from_shared` (ruleorder)
     makes its metrics."""
     k = _check_step(w)
     cell, seed = cell_of(w), int(w.seed)
     if PLAN.group(cell, k, seed) is not None:
-        return {
-            "run": f"{PLAN.step_dir(cell, seed, k)}/.shared-training-not-trained-here"
-        }
-    files = {"run": f"{PLAN.step_dir(cell, seed, k)}/run.yaml"}
+        return {"shared": f"{PLAN.step_dir(cell, seed, k)}/.shared-training-not-trained-here"}
+    files = {}
     if k > 0:
         files["prev"] = PLAN.checkpoint(cell, seed, k - 1)
     return {**files, **training_inputs(PLAN.run(cell, k, seed))}
@@ -108,11 +112,7 @@ def replay_args(dataset: str) -> str:
 
 
 def shared_train_inputs(w) -> dict:
-    run = shared_run(w)
-    return {
-        "run": f"{PLAN.shared_dir(w.dataset, w.group, int(w.seed))}/run.yaml",
-        **training_inputs(run),
-    }
+    return training_inputs(shared_run(w))
 
 
 def shared_run(w):
@@ -196,11 +196,12 @@ def table_outputs(item: str) -> list[str]:
 
 
 def report_targets() -> list[str]:
-    """Everything all_tables builds: every run of the grid (`final`), the summary, the
+    """Everything all_tables builds: the summary of every step of every run of the grid (the
+    `final` flags are for one run, `all_runs`: hundreds of small jobs otherwise), the
     verdicts on the paper's claims, the configured tables and figures, per-step curves and
     qualitative maps of every benchmark.
     """
-    out = [*PLAN.finals(), f"{RESULTS}/summary.csv", f"{RESULTS}/claims.md"]
+    out = [f"{RESULTS}/summary.csv", f"{RESULTS}/claims.md"]
     for item in config["report"]["tables"]:
         out += table_outputs(item)
     benches = list(dict.fromkeys(c[:3] for c in PLAN.cells))

@@ -4,37 +4,8 @@
 # the evaluation settings are part of the run config, and one process instead of two saves a
 # Python start-up per step (`ucd evaluate` re-evaluates a checkpoint by hand). A training shared
 # by several cells (ucd.plan: step 0 of plain methods, Joint) runs once under _shared/{group}/.
-# RUN.yaml is written by a local job whose params are the resolved config, so a config change
-# re-trains exactly the steps it changes and those after them.
-
-
-localrules:
-    run_config,
-    run_config_shared,
-
-
-rule run_config:
-    output:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/run.yaml",
-    log:
-        f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/run_config.log",
-    params:
-        run=lambda w: PLAN.run(cell_of(w), _check_step(w), int(w.seed)).to_dict(),
-    run:
-        write_yaml_atomic(params.run, output[0])
-        write_log(log[0], f"wrote {output[0]}")
-
-
-rule run_config_shared:
-    output:
-        f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/run.yaml",
-    log:
-        f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/run_config.log",
-    params:
-        run=lambda w: shared_run(w).to_dict(),
-    run:
-        write_yaml_atomic(params.run, output[0])
-        write_log(log[0], f"wrote {output[0]}")
+# The job's params hold its resolved run config (written beside the model as run.yaml), so a
+# config change re-trains exactly the steps it changes and those after them.
 
 
 rule train:
@@ -44,6 +15,7 @@ rule train:
         model=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/model.pt",
         metrics=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.json",
         predictions=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/predictions.npz",
+        run=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/run.yaml",
     log:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/train.log",
     benchmark:
@@ -56,8 +28,9 @@ rule train:
     params:
         ucd=train_launcher(),
         prev=prev_arg,
+        run=lambda w: run_json(PLAN.run(cell_of(w), _check_step(w), int(w.seed))),
     shell:
-        "{params.ucd} train --run {input.run} --out {output.model} {params.prev}"
+        "{params.ucd} train --run-json {params.run:q} --out {output.model} {params.prev}"
         " --metrics {output.metrics} --predictions {output.predictions} > {log} 2>&1"
 
 
@@ -68,6 +41,7 @@ rule train_shared:
         model=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/model.pt",
         metrics=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/metrics.json",
         predictions=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/predictions.npz",
+        run=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/run.yaml",
     log:
         f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/train.log",
     benchmark:
@@ -79,6 +53,7 @@ rule train_shared:
         **resources_of("train"),
     params:
         ucd=train_launcher(),
+        run=lambda w: run_json(shared_run(w)),
     shell:
-        "{params.ucd} train --run {input.run} --out {output.model}"
+        "{params.ucd} train --run-json {params.run:q} --out {output.model}"
         " --metrics {output.metrics} --predictions {output.predictions} > {log} 2>&1"
