@@ -19,6 +19,13 @@ def _need(*paths: str | None) -> None:
             raise SystemExit(f"fake ucd: input {p} does not exist")
 
 
+def _outs(argv: list[str]) -> list[str]:
+    """Every file after --out, up to the next option."""
+    rest = argv[argv.index("--out") + 1:]
+    return [a for a in rest[: next((i for i, a in enumerate(rest) if a.startswith("--")),
+                                   len(rest))]]
+
+
 def _write(path: str, text: str = "fake\n") -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text)
@@ -58,7 +65,14 @@ def main(argv: list[str]) -> int:
         _write(_opt(argv, "--out"), "{}\n")
     elif argv[0] == "train":  # evaluates its checkpoint too when --metrics is given
         _need(_opt(argv, "--run"), _opt(argv, "--prev"))
-        _write(_opt(argv, "--out"), Path(_opt(argv, "--run")).read_text())
+        if _opt(argv, "--run-json"):  # kept beside the model as run.yaml, like ucd train
+            import yaml
+
+            run = yaml.safe_dump(json.loads(_opt(argv, "--run-json")), sort_keys=False)
+            _write(str(Path(_opt(argv, "--out")).with_name("run.yaml")), run)
+        else:
+            run = Path(_opt(argv, "--run")).read_text()
+        _write(_opt(argv, "--out"), run)
         if _opt(argv, "--metrics"):
             _write(_opt(argv, "--metrics"), json.dumps(_metrics(_opt(argv, "--out"))))
             _write(_opt(argv, "--predictions"))
@@ -70,7 +84,8 @@ def main(argv: list[str]) -> int:
         _write(_opt(argv, "--out"), "dataset,task,setting,method,step\n")
     elif cmd in (["report", "table"], ["report", "claims"]):
         _need(_opt(argv, "--summary"))
-        _write(_opt(argv, "--out"))
+        for out in _outs(argv):
+            _write(out)
     elif argv[0] == "report":
         _need(_opt(argv, "--summary"))
         _figure(_opt(argv, "--out"))

@@ -54,14 +54,13 @@ def test_job_counts_per_rule(jobs):
     per_seed = len(SEEDS)
     assert counts["train"] == len(BENCHES) * len(SHARING) * per_seed  # step 1 each
     assert counts["train_shared"] == (len(BENCHES) + 1) * per_seed  # a step 0 per setting, Joint
-    assert counts["run_config"] == counts["train"]  # each training evaluates its checkpoint
-    assert counts["run_config_shared"] == counts["train_shared"]
-    assert not counts["evaluate"] and not counts["evaluate_shared"]
+    # each training writes its run.yaml and evaluates its checkpoint: no separate jobs
+    assert not counts["run_config"] and not counts["evaluate"] and not counts["evaluate_shared"]
     assert counts["metrics_from_shared"] == len(SHARING + ["joint"]) * len(BENCHES) * per_seed
     assert counts["split"] == len(BENCHES)
     assert counts["generate_data"] == counts["summary"] == counts["table"] == 1
     assert counts["claims"] == 1
-    assert counts["final"] == len(SHARING + ["joint"]) * len(BENCHES) * per_seed
+    assert not counts["final"]  # the flags of single runs (all_runs), not needed for the tables
     assert counts["curves"] == counts["qualitative"] == len(BENCHES)
 
 
@@ -91,7 +90,8 @@ def test_step_k_reads_step_k_minus_1_of_the_same_method_and_seed(jobs, chain):
         else:
             assert models == [f"{run}/step{k - 1}/model.pt"], j
         assert f"--prev {models[0]}" in j.shell
-        assert f"{run}/step{k}/run.yaml" in j.input
+        assert f"{run}/step{k}/run.yaml" in j.output  # the job keeps its resolved config
+        assert "--run-json " in j.shell
         assert f"results/splits/{w['dataset']}/{w['task']}/{w['setting']}.json" in j.input
 
 
@@ -151,13 +151,14 @@ def test_claims_are_judged_on_the_summary(jobs):
         assert call in claims.shell
     (table,) = by_rule(jobs, "table")
     assert "results/tables/table1.csv" in table.output  # mean, std, n of every cell
-    assert "--out results/tables/table1.csv" in table.shell
+    formats = " ".join(f"results/tables/table1.{x}" for x in ("tex", "html", "csv"))
+    assert f"--out {formats}" in table.shell  # every format from one process
 
 
 def test_partial_target_runs_only_its_cell(chain):
     assert Counter(j.rule for j in chain) == {
-        "generate_data": 1, "split": 2, "run_config_shared": 1, "train_shared": 1,
-        "metrics_from_shared": 1, "run_config": 5, "train": 5, "final": 1,
+        "generate_data": 1, "split": 2, "train_shared": 1, "metrics_from_shared": 1,
+        "train": 5, "final": 1,
     }
     for j in chain:
         if "method" in j.wildcards:

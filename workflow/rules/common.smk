@@ -89,7 +89,9 @@ def train_inputs(w) -> dict:
     k = _check_step(w)
     cell, seed = cell_of(w), int(w.seed)
     if PLAN.group(cell, k, seed) is not None:
-        return {"shared": f"{PLAN.step_dir(cell, seed, k)}/.shared-training-not-trained-here"}
+        return {
+            "shared": f"{PLAN.step_dir(cell, seed, k)}/.shared-training-not-trained-here"
+        }
     files = {}
     if k > 0:
         files["prev"] = PLAN.checkpoint(cell, seed, k - 1)
