@@ -31,6 +31,8 @@ BREAKAGES = {
                         "losses = {t.name: t.loss(batch)"),
     "UCD sigma forced to 1": ("ucd/losses/ucd.py", "    if uncertainty:\n        pr = ",
                               "    if False:\n        pr = "),
+    "UCD term drops sigma": ("ucd/methods/terms/contrastive.py",
+                             'uncertainty=self.params["uncertainty"]', "uncertainty=False"),
     "old model in train mode": ("ucd/engine.py", "old = copy.deepcopy(model).eval()",
                                 "old = copy.deepcopy(model).train()"),
     "step k from random weights": ("ucd/engine.py", '    model.load_state_dict(prev["model"])\n',

@@ -1,10 +1,13 @@
-"""Distillation keeps more of the old classes than fine-tuning (fixed seed, one step 0 shared).
+"""Behaviour on a small copy of the default benchmark (48-px digits, the shipped pretrained
+backbone, one step 0 shared): fine-tuning forgets, MiB's distillation keeps, and every method
+of Table 1 learns the new classes.
 
-A setting where step 0 learns something (32 px digits, 240 training images, 60 epochs) and
-step 1 is long enough (12 epochs) for fine-tuning to forget the old classes entirely on the
-disjoint task. Measured on CPU (one thread): step-0 old mIoU 8.1%; after step 1 FT 0.0,
-LwF 3.6, LwF-MC 6.3, MiB 6.4, PLOP 0.8, MiB+UCD 6.4, PLOP+UCD 0.9 (ILT, ILT-dagger and the
-standalone UCD row stay at 0.0 here, like FT, so they are not asserted).
+What is asserted is what the methods' designs guarantee, for every method listed: FT has no
+term protecting the old classes, so they fall to at most 10 % of their step-0 value (the paper's
+FT row); MiB and MiB+UCD distil every pixel's old-class probabilities, so they keep at least
+30 %; every method trains on the new classes' labels, so each learns them (new mIoU >= 5 %).
+How much the other methods keep is a measured result of the benchmark (results/claims.md of the
+default run), not an invariant of their code, so it is not asserted here.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from __future__ import annotations
 import pytest
 
 import ucd.engine as engine
-from tests.conftest import TINY_MODEL, make_run
+from tests.conftest import make_run
 from ucd.evaluation.evaluate import evaluate_checkpoint
 
-DISTILLATION = ["lwf", "lwf_mc", "mib", "plop", "mib_ucd", "plop_ucd"]
+# Table 1's methods that share the plain step 0 (EWC, PI, RW, SDR and MiB+SDR train their own,
+# and are trained on both steps by tests/methods/test_methods_integration.py).
+TABLE1 = ["ft", "lwf", "lwf_mc", "ilt", "ilt_dagger", "mib", "plop", "ucd", "mib_ucd",
+          "plop_ucd", "recall"]
+KEEPS = ["mib", "mib_ucd"]
 
 
 @pytest.fixture(scope="module")
@@ -23,31 +30,49 @@ def setting(tmp_path_factory):
     from ucd.data import digits, splits
 
     work = tmp_path_factory.mktemp("forgetting")
-    digits.generate(work / "digits", seed=0, n_train=240, n_val=48, size=32, progress=False)
-    s = splits.compute_split("digits", work / "digits", "5-5", "disjoint", workers=1,
+    digits.generate(work / "digits", seed=0, n_train=600, n_val=120, progress=False)
+    s = splits.compute_split("digits", work / "digits", "5-5", "overlapped", workers=1,
                              progress=False)
-    splits.save_split(s, work / "disjoint.json")
+    splits.save_split(s, work / "overlapped.json")
     config = {"results": "results", "datasets": {"digits": {
-        "root": str(work / "digits"), "model": TINY_MODEL,
-        "optim": {"lr": 0.05, "epochs": 60, "batch_size": 8},
-        "incremental": {"optim": {"lr": 0.01, "epochs": 12}},
-        "data": {"crop_size": 32, "num_workers": 0},
-    }}}
+        "root": str(work / "digits"),
+        "model": {"backbone": "resnet18", "width": 12, "head_channels": 64, "output_stride": 8,
+                  "aspp_rates": [1, 2, 3], "norm": "abn", "pretrained": "digits-resnet18-w12"},
+        "optim": {"lr": 0.02, "epochs": 4, "batch_size": 16},
+        "incremental": {"optim": {"lr": 0.01, "epochs": 3}},
+        "data": {"crop_size": 48, "num_workers": 0},
+        "eval": {"batch_size": 40},
+    }}, "replay": {"digits": {"source": "digits"}}}
     step0 = work / "step0.pt"
-    engine.train_step(make_run(config, work, method="ft"), step0)
-    assert evaluate_checkpoint(step0)[0]["miou_old"] > 0.05  # step 0 learned the old classes
-    return config, work, step0
+    engine.train_step(make_run(config, work, method="ft", setting="overlapped"), step0)
+    old0 = evaluate_checkpoint(step0)[0]["miou_old"]
+    assert old0 > 0.3  # step 0 learned the old classes
+    return config, work, step0, old0
 
 
-def old_miou(setting, method: str) -> float:
-    config, work, step0 = setting
+def after_step1(setting, method: str) -> dict:
+    config, work, step0, _ = setting
     out = work / f"{method}.pt"
-    engine.train_step(make_run(config, work, method=method, step=1), out, prev=step0)
-    return evaluate_checkpoint(out)[0]["miou_old"]
+    run = make_run(config, work, method=method, step=1, setting="overlapped")
+    if run.data.replay is not None:  # RECALL: its replay set, built as the workflow does
+        import dataclasses
+
+        from ucd.data.replay import DigitsSource, build_replay_set
+
+        replay = work / "replay"
+        build_replay_set("digits", "5-5", 1, replay, DigitsSource(work / "digits"),
+                         per_class=50, seed=0)
+        run = run.replace(data=dataclasses.replace(run.data, replay=str(replay)))
+    engine.train_step(run, out, prev=step0)
+    return evaluate_checkpoint(out)[0]
 
 
 @pytest.mark.slow
-def test_distillation_forgets_less_than_fine_tuning(setting):
-    ft = old_miou(setting, "ft")
-    results = {m: old_miou(setting, m) for m in DISTILLATION}
-    assert all(v > ft for v in results.values()), (ft, results)
+def test_ft_forgets_mib_keeps_and_every_method_learns_the_new_classes(setting):
+    old0 = setting[3]
+    results = {m: after_step1(setting, m) for m in TABLE1}
+    assert results["ft"]["miou_old"] <= 0.1 * old0, results["ft"]
+    for m in KEEPS:
+        assert results[m]["miou_old"] >= 0.3 * old0, (m, old0, results[m]["miou_old"])
+    learned = {m: r["miou_new"] for m, r in results.items()}
+    assert all(v >= 0.05 for v in learned.values()), learned

@@ -81,16 +81,12 @@ class VOCReader(Reader):
             expected = f"a label directory {dirs}"
             raise DatasetLayoutError(layout_error(self.info, self.root, expected, self.base))
         out, missing = [], []
+        images = _names(self.base / "JPEGImages")  # one directory listing, not a stat per file
+        labels = [(d, _names(d)) for d in label_dirs]
         for i in ids:
-            img = next(
-                (
-                    self.base / "JPEGImages" / (i + e)
-                    for e in IMAGE_EXTS
-                    if (self.base / "JPEGImages" / (i + e)).is_file()
-                ),
-                None,
-            )
-            lab = next((d / f"{i}.png" for d in label_dirs if (d / f"{i}.png").is_file()), None)
+            img = next((self.base / "JPEGImages" / (i + e) for e in IMAGE_EXTS
+                        if i + e in images), None)
+            lab = next((d / f"{i}.png" for d, names in labels if f"{i}.png" in names), None)
             if img is None or lab is None:
                 missing.append((i, "image" if img is None else "label"))
                 continue
@@ -104,3 +100,12 @@ class VOCReader(Reader):
                 f"{', '.join(str(d) for d in label_dirs)}. Obtain the data from: {self.info.source}"
             )
         return out
+
+
+def _names(directory: Path) -> set[str]:
+    """The names of the regular files in a directory (empty if it does not exist)."""
+    try:
+        with os.scandir(directory) as entries:
+            return {e.name for e in entries if e.is_file()}
+    except FileNotFoundError:
+        return set()
