@@ -233,3 +233,16 @@ def test_removed_keys_of_the_old_format_are_refused():
         check_static(base_config(variants={"mib-x": {"method": "mib",
                                                      "optim": {"epochs_next": 2}}}))
     assert any("defaults" in e for e in schema_errors(workflow_config({"defaults": {"seed": 1}})))
+
+
+@pytest.mark.parametrize("key, value", [("width", 8), ("output_stride", 16),
+                                        ("backbone", "resnet50")])
+def test_packaged_weights_of_another_backbone_are_refused_with_the_config(key, value):
+    model = {"backbone": "resnet18", "width": 12, "output_stride": 8,
+             "pretrained": "digits-resnet18-w12"}
+    cfg = base_config()
+    cfg["datasets"]["digits"]["model"] = model
+    assert run(cfg, "ft", step=0).model.width == 12  # the weights' own backbone resolves
+    cfg["datasets"]["digits"]["model"] = {**model, key: value}
+    with pytest.raises(ConfigError, match=f"digits-resnet18-w12.*{key}"):
+        run(cfg, "ft", step=0)

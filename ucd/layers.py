@@ -244,7 +244,22 @@ def resolve(config: Mapping[str, Any], *, dataset: str, task: str, setting: str,
         get_method(run.base_method).build_terms(run.params, step)
     except ValueError as err:
         raise ConfigError(f"{where}: {err}") from err
+    check_packaged_weights(run, where)
     return run
+
+
+def check_packaged_weights(run: RunConfig, where: str) -> None:
+    """Packaged pretrained weights fit one backbone (their recipe); a model that differs
+    would fail at load time inside the job, so it is refused with the config."""
+    from ucd.models.deeplab import packaged_weights
+
+    recipe = packaged_weights().get(str(run.model.pretrained), {}).get("recipe")
+    for key in ("backbone", "width", "output_stride"):
+        if recipe and recipe.get(key) != getattr(run.model, key):
+            raise ConfigError(
+                f"{where}: model.pretrained {run.model.pretrained!r} is a {key} "
+                f"{recipe.get(key)} backbone, the model's {key} is {getattr(run.model, key)}; "
+                "set model.pretrained: null or to weights of this backbone")
 
 
 def _check_match(match: Any, where: str, config: Mapping[str, Any]) -> list[str]:

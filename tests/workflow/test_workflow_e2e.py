@@ -45,10 +45,11 @@ def test_every_step_is_trained_and_evaluated(run):
         config = yaml.safe_load((step_dir / "run.yaml").read_text())
         assert config["seed"] == SEED and config["optim"]["epochs"] == 1
     assert "epoch" in (run / BENCH / f"mib_ucd/seed{SEED}/step1/train.log").read_text()
-    for method, last in (("ft", 1), ("mib_ucd", 1), ("joint", 0)):
-        final = yaml.safe_load((run / BENCH / method / f"seed{SEED}/final").read_text())
-        assert final["metrics"] == f"{BENCH}/{method}/seed{SEED}/step{last}/metrics.json"
-        assert 0.0 <= final["miou_all"] <= 1.0
+    for method in ("ft", "mib_ucd"):  # all_tables writes no final flags (all_runs does)
+        metrics = yaml.safe_load((run / BENCH / method / f"seed{SEED}/step1/metrics.json")
+                                 .read_text())
+        assert 0.0 <= metrics["miou_all"] <= 1.0 and (metrics["method"], metrics["step"]) == (
+            method, 1)
 
 
 def test_step0_metrics_come_from_the_shared_training(run):
