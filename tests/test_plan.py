@@ -139,7 +139,7 @@ def test_group_names_are_stable_and_follow_step0_settings():
     assert lr0[0] != names[0] and lr0[1] != names[1]  # step 0's rate: both trainings change
     assert changed(incremental={"optim": {"lr": 0.05}}) == names  # steps >= 1 only
     assert changed(data={"num_workers": 3}) == names  # does not change what is computed
-    assert changed(model={"width": 8}) != names
+    assert changed(model={"width": 8, "pretrained": None}) != names
 
 
 def test_own_step0_methods_are_not_shared():

@@ -27,7 +27,7 @@ TINY = {
                             "incremental": {"optim": {"epochs": 1}}}},
     "grid": [{"benchmarks": ["digits/5-5/disjoint"], "methods": ["ft", "mib_ucd", "joint"]}],
     "report": {"tables": ["table1"], "curves": False, "qualitative": False},
-    "resources": {"train": {"gpus": 1}, "evaluate": {"gpus": 1}},
+    "resources": {"train": {"gpus": 1}},
 }
 PLAIN_S, UCD_S, EVAL_S = 0.5, 2.0, 0.01  # measured s/iteration, stated s/validation image
 

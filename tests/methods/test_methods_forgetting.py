@@ -81,5 +81,6 @@ def test_ft_forgets_mib_keeps_and_every_method_learns_the_new_classes(setting):
     for m in KEEPS:
         assert results[m]["miou_old"] >= 0.3 * old0, (m, old0, results[m]["miou_old"])
     learned = {m: r["miou_new"] for m, r in results.items()}
-    assert all(v >= 0.05 for m, v in learned.items() if m not in SLOW_LEARNERS), learned
+    unlearned = {m: v for m, v in learned.items() if v < 0.05 and m not in SLOW_LEARNERS}
+    assert not unlearned, (unlearned, learned)
     assert all(learned[m] > 0 for m in SLOW_LEARNERS), learned

@@ -45,8 +45,8 @@ def _header(args: argparse.Namespace, n_jobs: int, config: dict, times: list[str
         f"Counted: {scope}; {n_jobs} jobs in the dry run.",
         f"Step-times files: {', '.join(times) or 'none'}; finished runs are read from "
         f"{config.get('results', 'results')}/ with resources.train.gpus = "
-        f"{rule_gpus(config, 'train')} and resources.evaluate.gpus = "
-        f"{rule_gpus(config, 'evaluate')} (a metrics.json does not record its GPUs).",
+        f"{rule_gpus(config, 'train')} (a training job also evaluates; a metrics.json does "
+        "not record its GPUs).",
     ]
 
 
@@ -78,8 +78,8 @@ def collect(args: argparse.Namespace) -> Result:
     if times is None:
         times = [str(default)] if default.is_file() else []
     measured = [f for path in times for f in load_times(path)]
-    train_done, eval_done = finished_runs(plan.results, rule_gpus(config, "train"),
-                                          rule_gpus(config, "evaluate"))
+    gpus = rule_gpus(config, "train")  # evaluation runs in the training job
+    train_done, eval_done = finished_runs(plan.results, gpus, gpus)
     rates = Rates(measured, train_done, table7())
     costs = estimate(jobs, plan, rates, EvalRates(args.eval_s_per_image, eval_done))
     return Result(costs, Dag(jobs), _header(args, len(jobs), config, times))
