@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,24 +15,12 @@ import yaml
 
 pytest.importorskip("snakemake")  # every workflow test needs it
 
+from ucd.cost.dag import Job, parse_dry_run  # noqa: E402  (one parser of dry runs)
+
 REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "Snakefile"
 RULES = REPO / "workflow" / "rules"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-
-_RULE = re.compile(r"^(?:local)?rule (\S+):$")
-_FIELD = re.compile(r"^    (\w+): (.*)$")
-
-
-@dataclass
-class Job:
-    """One job of a dry run: its rule, files, wildcards and shell command."""
-
-    rule: str
-    input: list[str] = field(default_factory=list)
-    output: list[str] = field(default_factory=list)
-    wildcards: dict[str, str] = field(default_factory=dict)
-    shell: str = ""
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -47,32 +33,6 @@ def snakemake(workdir: Path, *args: str, timeout: int = 120) -> subprocess.Compl
     }
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def parse_dry_run(text: str) -> list[Job]:
-    """The jobs printed by `snakemake -n` (rule, input, output, wildcards, shell command)."""
-    jobs: list[Job] = []
-    job = None
-    for line in text.splitlines():
-        m = _RULE.match(line)
-        if m:
-            job = Job(m.group(1))
-            jobs.append(job)
-            continue
-        if job is None:
-            continue
-        if line.startswith("Shell command: "):
-            job.shell = line[len("Shell command: ") :]
-            job = None
-            continue
-        f = _FIELD.match(line)
-        if f and f.group(1) in ("input", "output"):
-            setattr(job, f.group(1), [p for p in f.group(2).split(", ") if p])
-        elif f and f.group(1) == "wildcards":
-            job.wildcards = dict(kv.split("=", 1) for kv in f.group(2).split(", "))
-        elif not line.strip():
-            job = None
-    return jobs
 
 
 def dry_run(workdir: Path, *args: str) -> list[Job]:

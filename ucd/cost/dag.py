@@ -19,7 +19,7 @@ _MAPS = ("wildcards", "resources")
 
 @dataclass
 class Job:
-    """One job of a dry run: its rule, files, wildcards and resources."""
+    """One job of a dry run: its rule, files, wildcards, resources and shell command."""
 
     rule: str
     jobid: int = -1
@@ -27,6 +27,7 @@ class Job:
     output: list[str] = field(default_factory=list)
     wildcards: dict[str, str] = field(default_factory=dict)
     resources: dict[str, str] = field(default_factory=dict)
+    shell: str = ""
 
     @property
     def gpus(self) -> int:
@@ -50,7 +51,7 @@ def _pairs(text: str) -> dict[str, str]:
 
 
 def parse_dry_run(text: str) -> list[Job]:
-    """The jobs printed by ``snakemake -n`` (rule, jobid, input, output, wildcards, resources)."""
+    """The jobs printed by ``snakemake -n`` (rule, jobid, files, wildcards, resources, shell)."""
     jobs: list[Job] = []
     job = None
     for line in text.splitlines():
@@ -60,6 +61,9 @@ def parse_dry_run(text: str) -> list[Job]:
             jobs.append(job)
             continue
         if job is None:
+            continue
+        if line.startswith("Shell command: "):
+            job.shell, job = line[len("Shell command: "):], None
             continue
         f = _FIELD.match(line)
         if f and f.group(1) in _LISTS:
