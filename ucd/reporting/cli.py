@@ -42,20 +42,18 @@ def _cmd_table(args: argparse.Namespace) -> int:
             "published numbers"
         )
     data = build_table(spec, _summary(args.summary), compare=args.compare)
+    render = {
+        ".tex": lambda: (standalone_document if args.standalone else str)(render_latex(data)),
+        ".html": lambda: render_html(data), ".htm": lambda: render_html(data),
+        ".csv": lambda: table_frame(data).to_csv(index_label="method"),
+    }
     outs = [Path(o) for o in args.out]
-    bad = [o for o in outs if o.suffix.lower() not in (".tex", ".html", ".htm", ".csv")]
+    bad = [o for o in outs if o.suffix.lower() not in render]  # before anything is written
     if bad:
         raise ValueError(f"--out {bad[0]}: unknown format {bad[0].suffix!r}; use .tex, .html "
                          "or .csv")
     for out in outs:
-        suffix = out.suffix.lower()
-        if suffix == ".tex":
-            text = render_latex(data)
-            text = standalone_document(text) if args.standalone else text
-        elif suffix == ".csv":
-            text = table_frame(data).to_csv(index_label="method")
-        else:
-            text = render_html(data)
+        text = render[out.suffix.lower()]()
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(f"{spec.id} -> {out}")
