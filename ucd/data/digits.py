@@ -50,7 +50,7 @@ class Style:
     max_overlap: float = 0.3  # a later digit may cover at most this share of earlier ones
     min_contrast: float = 100.0  # RGB distance of a digit's colour to the mean colour under it
     noise: float = 3.0  # std of the pixel noise added to the background
-    textures: tuple[str, ...] = ("noise", "stripes", "gradient")  # background kinds drawn from
+    textures: tuple[str, ...] = TEXTURES  # background kinds drawn from
     texture_contrast: float = 80.0  # largest per-channel difference of a texture's two colours
 
     @classmethod
@@ -190,10 +190,11 @@ def _place(rng: np.random.Generator, shape: np.ndarray, label: np.ndarray, first
 
 
 def compose(
-    rng: np.random.Generator, glyphs: np.ndarray, pools: list[np.ndarray], size: int | Style
+    rng: np.random.Generator, glyphs: np.ndarray, pools: list[np.ndarray], style: Style | int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One image (H, W, 3) uint8 and its label (H, W) uint8 from digits of `pools[d]`."""
-    style = size if isinstance(size, Style) else Style().resized(size)
+    """One image (H, W, 3) uint8 and its label (H, W) uint8 from digits of `pools[d]`
+    (`style`: a Style, or an image size for the default style)."""
+    style = style if isinstance(style, Style) else Style().resized(style)
     size = style.size
     img = _background(rng, style)
     label = np.zeros((size, size), np.uint8)
