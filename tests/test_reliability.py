@@ -11,9 +11,9 @@ import re
 from collections import defaultdict
 
 import pytest
-import yaml
 
-from tests.workflow.workflow_helpers import REPO, Job, default_config, dry_run, merged
+from tests.workflow.workflow_helpers import REPO, Job, dry_run
+from tests.workflow.workflow_helpers import paper_config as load_paper_config
 
 STEP_FILES = r"(run\.yaml|model\.pt|metrics\.json|predictions\.npz)"
 FIELD = {  # one path component each
@@ -82,7 +82,7 @@ def paper_jobs(tmp_path_factory) -> list[Job]:
 
 @pytest.fixture(scope="module")
 def paper_config() -> dict:
-    return merged(default_config(), yaml.safe_load((REPO / "config/paper.yaml").read_text()))
+    return load_paper_config()
 
 
 def test_paper_grid_has_no_output_collisions(paper_jobs) -> None:

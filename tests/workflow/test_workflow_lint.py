@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 import pytest
-from workflow_helpers import REPO, SNAKEFILE, by_rule, dry_run, snakemake
+from workflow_helpers import REPO, SNAKEFILE, by_rule, dry_run, paper_config, snakemake
 
 
 def test_lint_is_clean(tmp_path):
@@ -65,7 +65,9 @@ def test_paper_grid_dag_without_data(tmp_path):
     assert groups["joint"] == len({b[0] for b in benches})
     # config/paper.yaml gives the MiB-code rows MiB's loader (255 -> 0 at step 0 too): their
     # step 0 differs from the others'; Figure 11's batch sizes train a step 0 each.
-    sharing = {(step0_training(*c[:3]), *step0_settings(c)) for c in trained_step0(jobs)}
+    config = paper_config()
+    sharing = {(step0_training(*c[:3]), *step0_settings(config, c))
+               for c in trained_step0(jobs)}
     assert groups["step0"] == len(sharing)
     assert len(groups) == 2
     assert counts["table"] == counts["table_compare"] == 9 and counts["figure"] == 2
@@ -82,21 +84,14 @@ def trained_step0(jobs) -> set[tuple[str, str, str, str]]:
     return {c for c in cells if get_method(plan.base_method(c[3])).shares_step0}
 
 
-def step0_settings(cell: tuple) -> tuple:
+def step0_settings(config: dict, cell: tuple) -> tuple:
     """What else a step 0 depends on in the paper grid: the label policy at step 0 and the
     batch size (Figure 11's variants)."""
     from ucd.layers import resolve
 
-    run = resolve(paper_config(), dataset=cell[0], task=cell[1], setting=cell[2],
+    run = resolve(config, dataset=cell[0], task=cell[1], setting=cell[2],
                   method=cell[3], step=0, seed=42)
     return run.ignore_to_background, run.optim.batch_size
-
-
-def paper_config() -> dict:
-    import yaml
-    from workflow_helpers import default_config, merged
-
-    return merged(default_config(), yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
 
 
 def step0_training(dataset: str, task: str, setting: str) -> tuple:

@@ -50,6 +50,11 @@ def default_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
+def paper_config() -> dict:
+    """config.yaml with config/paper.yaml merged over it, as `--configfile` merges them."""
+    return merged(default_config(), yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+
+
 def merged(base: dict, *overrides: dict) -> dict:
     """Merge configs as Snakemake does for --configfile/--config (dicts merge, values replace)."""
     from snakemake.utils import update_config
