@@ -1,4 +1,4 @@
-"""`ucd tasks` and `ucd data {generate,split,check}` subcommands (registered by ucd/cli.py).
+"""`ucd tasks` and `ucd data {generate,split,replay,stats,check}` (registered by ucd/cli.py).
 
 Handlers take the parsed arguments and return an exit code; errors are raised as ValueError /
 FileNotFoundError and reported by the caller (`main` here, or the top-level CLI).
@@ -41,6 +41,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     meta = json.loads((root / "meta.json").read_text())
     print(f"wrote {args.dataset} ({meta['n_train']} train, {meta['n_val']} val images) "
           f"of {meta['size']} px to {root}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Classes per image and, per task and setting, each step's share of images that show an
+    old class (ucd.data.stats), as JSON."""
+    from ucd.data.stats import dataset_stats
+
+    stats = dataset_stats(args.dataset, _root(args), split=args.split,
+                          tasks=args.task and [args.task])
+    text = json.dumps(stats, indent=1)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
     return 0
 
 
@@ -175,6 +189,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="generator: weights file, passed on")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("stats", help="classes per image, old classes in each step's images")
+    p.add_argument("dataset", help="dataset name (tasks.yaml)")
+    p.add_argument("--root", default=None, help=f"dataset root (default {DEFAULT_ROOT})")
+    p.add_argument("--task", default=None, help="one task (default: every task)")
+    p.add_argument("--split", default="train", help="train or val")
+    p.add_argument("--out", default=None, help="also write the JSON here")
+    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("check", help="classes and training images per step")
     _common(p)
