@@ -106,3 +106,44 @@ def test_negative_lr_is_refused(tiny_config):
     with pytest.raises(ConfigError, match="optim.lr must be"):
         resolve(tiny_config, dataset="digits", task="5-5", setting="disjoint", method="ft",
                 step=0, seed=0)
+
+
+def test_min_iterations_adds_whole_epochs_until_the_floor_is_reached(tiny_config, tiny_splits,
+                                                                      tmp_path):
+    from ucd.config import OptimConfig
+
+    assert OptimConfig(epochs=3, min_iterations=100).epochs_for(30) == 4  # ceil(100 / 30)
+    assert OptimConfig(epochs=3, min_iterations=50).epochs_for(30) == 3  # 90 >= 50 already
+    assert OptimConfig(epochs=2).epochs_for(7) == 2  # no floor: the paper's protocol
+    tiny_config["datasets"]["digits"]["optim"].update(epochs=1, min_iterations=7)
+    run = make_run(tiny_config, tiny_splits)
+    batches = len(make_loader(run))
+    assert 0 < batches < 7  # the floor must add epochs here
+    metrics = train_step(run, tmp_path / "model.pt")
+    assert metrics["iterations"] == -(-7 // batches) * batches
+
+
+def test_flip_off_keeps_every_training_crop_unmirrored(tiny_digits):
+    from ucd.data.step import make_dataset
+    from ucd.resume import SeededSamples
+
+    kw = dict(crop_size=32, split_file=None, verify=False)
+    # a crop of the whole image (scale 1) seen with and without the flip: without it, every
+    # sample's label must equal the unaugmented geometry of some crop, never its mirror
+    flips = []
+    for flip in (True, False):
+        ds = make_dataset("digits", tiny_digits, "5-5", "overlapped", 0, "train", flip=flip, **kw)
+        ds.transform.scale = (1.0, 1.0)  # the whole image: only the flip can change it
+        ds.transform.ratio = (1.0, 1.0)
+        raw = make_dataset("digits", tiny_digits, "5-5", "overlapped", 0, "train",
+                           train_augment=False, **kw)
+        samples = SeededSamples(ds, 0)
+        mirrored = 0
+        for i in range(len(ds)):
+            label = samples[(0, i)][1]
+            plain = raw[i][1]
+            if not torch.equal(label, plain):
+                assert torch.equal(label, plain.flip(-1))
+                mirrored += 1
+        flips.append(mirrored)
+    assert flips[0] > 0 and flips[1] == 0

@@ -119,6 +119,14 @@ class OptimConfig:
     poly_power: float = _opt(0.9, "float", low=0)
     epochs: int = _opt(30, "int", low=1)
     batch_size: int = _opt(24, "int", low=1)
+    # a floor on a step's optimiser steps (whole epochs are added until it is reached), so
+    # that a step with few images still learns; 0: none (the paper's protocol)
+    min_iterations: int = _opt(0, "int", low=0)
+
+    def epochs_for(self, batches_per_epoch: int) -> int:
+        """Epochs a step trains with this many global batches per epoch: ``epochs``, or more
+        where ``min_iterations`` asks for more optimiser steps."""
+        return max(self.epochs, -(-self.min_iterations // max(batches_per_epoch, 1)))
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,9 @@ class DataConfig:
     split: str | None = _opt(None, "str?")  # split file (image ids per step); None: computed
     replay: str | None = _opt(None, "str?")  # replay set of the step (methods that replay)
     crop_size: int = _opt(512, "int", low=16)
+    # random horizontal flip of training images (the paper's augmentation); a benchmark whose
+    # classes are not mirror-symmetric (digits) turns it off
+    flip: bool = _opt(True, "bool")
     num_workers: int = _opt(4, "int", low=0)
 
 

@@ -115,6 +115,7 @@ def training_dataset(run: RunConfig, method: Method):
     return make_dataset(
         run.dataset, run.data.root, run.task, run.setting, run.step, "train",
         split_file=run.data.split, crop_size=run.data.crop_size, train_augment=True,
+        flip=run.data.flip,
         ignore_to_background=run.ignore_to_background, all_classes=method.joint,
     )
 
@@ -170,8 +171,12 @@ class Step:
     state: StepProgress = field(default_factory=StepProgress)
 
     @property
+    def epochs(self) -> int:
+        return self.run.optim.epochs_for(len(self.loader))
+
+    @property
     def max_iterations(self) -> int:
-        return self.run.optim.epochs * len(self.loader)
+        return self.epochs * len(self.loader)
 
 
 def check_accumulation(terms: list[Term], accum: int, run: RunConfig) -> None:
@@ -210,7 +215,7 @@ def set_up(run: RunConfig, out: str | Path, prev: str | Path | None) -> Step:
     for term in terms:
         dataset = term.training_data(ctx, dataset)
     loader = make_loader(run, dataset)
-    ctx.loader, ctx.max_iterations = loader, run.optim.epochs * len(loader)
+    ctx.loader, ctx.max_iterations = loader, run.optim.epochs_for(len(loader)) * len(loader)
     accum = ddp.accumulation_steps(run.optim.batch_size, info.world_size,
                                    run.train.per_gpu_batch)
     check_accumulation(terms, accum, run)
@@ -365,14 +370,14 @@ def epoch_batches(step: Step) -> Progress:
     sampler: EpochBatchSampler = step.train_loader.batch_sampler  # type: ignore[assignment]
     sampler.start(st.epoch, st.batch)
     return Progress(step.train_loader, desc=f"step {run.step} epoch {st.epoch + 1}/"
-                    f"{run.optim.epochs}", total=len(step.loader), initial=st.batch,
+                    f"{step.epochs}", total=len(step.loader), initial=st.batch,
                     every_s=run.train.log_every_s, enabled=step.info.is_main)
 
 
 def end_epoch(step: Step) -> None:
     st = step.state
     st.history.append({k: v / max(st.batch, 1) for k, v in st.sums.items()})
-    log.info("epoch %d/%d %s", st.epoch + 1, step.run.optim.epochs, st.history[-1])
+    log.info("epoch %d/%d %s", st.epoch + 1, step.epochs, st.history[-1])
     st.epoch, st.batch, st.sums = st.epoch + 1, 0, {}
 
 
@@ -393,7 +398,7 @@ def train_step(run: RunConfig, out: str | Path, prev: str | Path | None = None) 
     start = time.perf_counter() - step.state.elapsed
     last_save = time.perf_counter()
     with SignalFlag() as flag:
-        while step.state.epoch < run.optim.epochs:
+        while step.state.epoch < step.epochs:
             batches = epoch_batches(step)
             for images, labels in batches:
                 losses = train_iteration(step, images, labels)

@@ -116,4 +116,5 @@ def new_images_per_batch(run: RunConfig) -> int:
 def iterations(run: RunConfig, images: int) -> int:
     """Optimiser steps of a training step: epochs x whole global batches of the step's images
     (the last partial batch is dropped, as the engine's sampler does)."""
-    return run.optim.epochs * (images // new_images_per_batch(run))
+    batches = images // new_images_per_batch(run)
+    return run.optim.epochs_for(batches) * batches

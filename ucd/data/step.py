@@ -169,6 +169,7 @@ def make_dataset(
     split_file: str | os.PathLike | dict | None = None,
     crop_size: int,
     train_augment: bool = True,
+    flip: bool = True,
     ignore_to_background: bool = False,
     all_classes: bool = False,
     verify: bool | str = True,
@@ -199,7 +200,7 @@ def make_dataset(
             samples = _train_samples(reader, t, dataset, root, setting, step, split_file, verify)
         lut = train_lut(t, step, info.num_classes, ignore_to_background=ignore_to_background,
                         all_classes=all_classes)
-        tf = TrainTransform(crop_size) if train_augment else raw_tf
+        tf = TrainTransform(crop_size, flip=flip) if train_augment else raw_tf
     elif split == "val":
         samples = reader.samples("val")
         lut = val_lut(t, step, info.num_classes, all_classes=all_classes, unseen=unseen)

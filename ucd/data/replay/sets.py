@@ -97,7 +97,7 @@ class ReplayDataset(Dataset):
     own images; labels are ``replay_code(c)`` (255 where a crop pads)."""
 
     def __init__(self, path: str | Path, *, dataset: str, task: str, step: int,
-                 per_class: int, crop_size: int) -> None:
+                 per_class: int, crop_size: int, flip: bool = True) -> None:
         self.root = Path(path)
         self.index = load_replay_set(self.root)
         want = (dataset, get_task(dataset, task).name, step)
@@ -112,7 +112,7 @@ class ReplayDataset(Dataset):
                 raise ValueError(f"replay set '{self.root}' holds {len(files)} images of class "
                                  f"{c}, fewer than the {per_class} per class asked")
             self.samples += [(self.root / f, c) for f in files[:per_class]]
-        self.transform = TrainTransform(crop_size)
+        self.transform = TrainTransform(crop_size, flip=flip)
         self.source = describe_source(self.index)
 
     def __len__(self) -> int:

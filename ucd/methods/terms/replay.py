@@ -61,7 +61,7 @@ class RecallCE(Term):
             )
         replay = ReplayDataset(run.data.replay, dataset=run.dataset, task=run.task,
                                step=ctx.step, per_class=self.params["images_per_class"],
-                               crop_size=run.data.crop_size)
+                               crop_size=run.data.crop_size, flip=run.data.flip)
         self.source = replay.source
         return ReplayMix(dataset, replay, self.params["replay_ratio"])
 
