@@ -152,7 +152,7 @@ def _cmd_claims(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out}: unknown format {out.suffix!r}; use .md or .html")
     df = _summary(args.summary)
     rule, claims = load_claims(args.claims) if args.claims else load_claims()
-    results = evaluate_claims(df, claims, embedded=args.embedded)
+    results = evaluate_claims(df, claims, embedded=args.embedded, level=rule.level)
     text = render[out.suffix.lower()](results, rule, df, args.summary, args.embedded)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
