@@ -35,11 +35,19 @@ def test_table_formats(summary, tmp_path):
             == 0
         )
     text = tex.read_text()
-    assert r"\begin{tabular}" in text and r"\textbf{60.0}" in text and "--" in text
+    # the run layout: MiB+UCD (the row 0.01) on 5-5 disjoint, one seed, nothing else
+    assert r"\begin{tabular}{lccc}" in text and r"0.01 & \textbf{60.0} & " in text
     assert "<b>60.0</b>" in html.read_text()
     lines = csv.read_text().splitlines()
     head = "method,digits/5-5/disjoint/old,digits/5-5/disjoint/old/std,digits/5-5/disjoint/old/n"
-    assert lines[0].startswith(head)
+    assert lines[0].startswith(head) and "8-2" not in lines[0]
+    assert lines[1:] == ["0.01,60.0,,1,60.0,,1,60.0,,1"]  # one seed: no std
+    for out in (tex, csv):
+        argv = ["table", "table9", "--summary", str(summary), "--out", str(out), "--embedded"]
+        assert main([*argv, "--layout", "paper"]) == 0
+    assert r"\begin{tabular}{lcccccc}" in tex.read_text() and "--" in tex.read_text()
+    lines = csv.read_text().splitlines()
+    assert len(lines) == 1 + 5  # every row of Table 9
     # MiB+UCD: one seed (no std), 8-2 not run (no mean, no std, n 0)
     assert lines[3].startswith("0.01,60.0,,1,60.0,,1,60.0,,1,,,0,")
     standalone = tmp_path / "s.tex"

@@ -41,7 +41,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
             "--compare needs the paper's benchmarks: the embedded benchmark has no "
             "published numbers"
         )
-    data = build_table(spec, _summary(args.summary), compare=args.compare)
+    data = build_table(spec, _summary(args.summary), compare=args.compare, layout=args.layout)
     render = {
         ".tex": lambda: (standalone_document if args.standalone else str)(render_latex(data)),
         ".html": lambda: render_html(data), ".htm": lambda: render_html(data),
@@ -187,6 +187,13 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", action="store_true", help="paper's number, difference")
     p.add_argument("--embedded", action="store_true", help="embedded (digits) tasks")
     p.add_argument("--standalone", action="store_true", help="a compilable LaTeX document")
+    p.add_argument(
+        "--layout",
+        choices=("run", "paper"),
+        default="run",
+        help="run (default): only the rows and column groups with a run; paper: every row "
+        "and column of the paper's table, dashes where not run",
+    )
     p.set_defaults(func=_cmd_table)
 
     p = sub.add_parser("figure", help="Fig. 10 or Fig. 11 (PDF and PNG)")
