@@ -162,6 +162,31 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fidelity(args: argparse.Namespace) -> int:
+    from ucd.reporting import fidelity_report as R
+    from ucd.reporting.fidelity import CALIBRATION, HELD_OUT, evaluate_fidelity, load_fidelity
+
+    render = {".md": R.render_markdown, ".html": R.render_html, ".htm": R.render_html}
+    outs = [Path(o) for o in args.out]
+    bad = [o for o in outs if o.suffix.lower() not in render]  # before anything is written
+    if bad:
+        raise ValueError(f"--out {bad[0]}: unknown format {bad[0].suffix!r}; use .md or .html")
+    df = _summary(args.summary)
+    spec = load_fidelity(args.fidelity) if args.fidelity else load_fidelity()
+    results, unmatched = evaluate_fidelity(df, spec)
+    items = R.document(results, unmatched, spec, df, args.summary)
+    for r in results:
+        print(f"{r.ours} (the paper's {r.paper}): tau-b {R.summary_row(r)[3]}, calibration "
+              f"rows {R.summary_row(r)[4]}")
+    print(R.agreement_text(results, CALIBRATION))
+    print(R.agreement_text(results, HELD_OUT))
+    for out in outs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render[out.suffix.lower()](items), encoding="utf-8")
+        print(f"fidelity -> {out}")
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from ucd.reporting.tables import available, required_runs
 
@@ -174,6 +199,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _add_commands(sub: argparse._SubParsersAction) -> None:
+    """Every `ucd report` subcommand."""
     p = sub.add_parser("collect", help="every metrics.json -> one summary CSV")
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--out", default="results/summary.csv", help="summary CSV to write")
@@ -225,12 +251,27 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_qualitative)
 
+    _add_judging_commands(sub)
+
+
+def _add_judging_commands(sub: argparse._SubParsersAction) -> None:
+    """The commands that hold runs against the paper: claims, fidelity; and runs."""
     p = sub.add_parser("claims", help="a verdict on each claim of the paper (claims.yaml)")
     p.add_argument("--summary", required=True, help="summary CSV (`ucd report collect`)")
     p.add_argument("--out", required=True, help="claims.md (Markdown) or claims.html")
     p.add_argument("--embedded", action="store_true", help="paper benchmarks as digits tasks")
     p.add_argument("--claims", help="claims file (default: ucd/reporting/claims.yaml)")
     p.set_defaults(func=_cmd_claims)
+
+    p = sub.add_parser(
+        "fidelity", help="rank correlation and retention of each method against the paper's"
+    )
+    p.add_argument("--summary", required=True, help="summary CSV (`ucd report collect`)")
+    p.add_argument("--out", nargs="+", default=["results/fidelity.md"],
+                   help="fidelity.md (Markdown) and/or fidelity.html (default: "
+                   "results/fidelity.md)")
+    p.add_argument("--fidelity", help="fidelity file (default: ucd/reporting/fidelity.yaml)")
+    p.set_defaults(func=_cmd_fidelity)
 
     p = sub.add_parser("runs", help="the (dataset/task/setting/method) runs tables need")
     p.add_argument("ids", nargs="*", help="table/figure ids (default: all available)")
