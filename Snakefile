@@ -9,7 +9,8 @@
 #       (step 0 of plain methods, Joint); such a cell's step dir holds only its metrics.json
 #   RESULTS/{dataset}/{task}/{setting}/{method}/seed{seed}/final   the run's last step is done
 #   RESULTS/replay/{dataset}/{task}/{setting}/step{k}/n{N}/   replay set (RECALL), N per class
-#   RESULTS/summary.csv  RESULTS/claims.md  RESULTS/tables/  RESULTS/figures/  RESULTS/logs/
+#   RESULTS/summary.csv  RESULTS/claims.md  RESULTS/fidelity.md  RESULTS/tables/
+#   RESULTS/figures/  RESULTS/logs/
 # {method} is a method of ucd/methods/methods.yaml or a config variant `<method>-<name>`.
 #
 # Targets: all_tables (default), all_runs, table1..table9, figure10, figure11, or one run:

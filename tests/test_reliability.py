@@ -41,6 +41,7 @@ SCHEME = [
     r"figures/{figure}\.(pdf|png|summary\.csv)",
     r"summary\.csv",
     r"claims\.(md|html)",
+    r"fidelity\.(md|html)",
 ]
 PATTERNS = [re.compile("results/" + s.format(**FIELD)) for s in SCHEME]
 

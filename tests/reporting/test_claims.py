@@ -1,11 +1,14 @@
-"""Claims (claims.yaml) on hand-built results: each verdict of a check, each kind of claim,
-how checks combine into a claim's verdict, and the file's validation."""
+"""Claims (claims.yaml) on hand-built results: each verdict of a check (the one-sided t
+rule at known t values on both sides of the threshold), each kind of claim, how checks
+combine into a claim's verdict, and the file's validation."""
 
 from __future__ import annotations
 
 import copy
 import math
+import statistics
 
+import pandas as pd
 import pytest
 
 from ucd.data.tasks import get_task
@@ -17,6 +20,7 @@ from ucd.reporting.claim_checks import (
     MISSING,
     NO_COUNTERPART,
     Check,
+    judge,
 )
 from ucd.reporting.claims import (
     combine,
@@ -24,7 +28,11 @@ from ucd.reporting.claims import (
     evaluate_claims,
     load_claims,
     parse_claims,
+    parse_rule,
 )
+
+# Student's t, one-sided 95 % quantiles from a printed table (not from the code under test)
+T95 = {1: 6.3138, 2: 2.9200, 4: 2.1318}
 
 
 def write_run(root, writer, benchmark, method, finals, step0=None):
@@ -77,9 +85,13 @@ def results(tmp_path, metrics_writer):
 @pytest.mark.parametrize(
     ("ucd", "verdict", "reason"),
     [
-        ({1: 0.55, 2: 0.56, 3: 0.60}, HOLDS, ""),  # d = 5, 4, 6: mean 5 > spread 1
+        # d = 5, 4, 6: mean 5, s 1, t = 5 sqrt(3) = 8.66 > 2.92
+        ({1: 0.55, 2: 0.56, 3: 0.60}, HOLDS, ""),
         ({1: 0.45, 2: 0.48, 3: 0.48}, FAILS, ""),  # d = -5, -4, -6
-        ({1: 0.53, 2: 0.51, 3: 0.58}, INCONCLUSIVE, "within the seeds' spread"),  # 3, -1, 4
+        ({1: 0.53, 2: 0.51, 3: 0.58}, INCONCLUSIVE, "the bounds straddle 0"),  # 3, -1, 4
+        # d = 2, 0.5, 3.5: mean 2 > s 1.5 (the old one-sd rule said holds), but
+        # t = 2 sqrt(3) / 1.5 = 2.31 < 2.92: within what 3 seeds can tell apart
+        ({1: 0.52, 2: 0.525, 3: 0.575}, INCONCLUSIVE, "the bounds straddle 0"),
         ({1: 0.80}, INCONCLUSIVE, "fewer than 2 seeds"),  # +30 on one seed only
         ({4: 0.60, 5: 0.60}, INCONCLUSIVE, "fewer than 2 seeds"),  # no seed in common
     ],
@@ -94,6 +106,66 @@ def test_check_verdicts(results, ucd, verdict, reason):
     assert check.benchmark == B55 and check.comparison == "MiB+UCD - MiB, all"
 
 
+# n paired differences of mean 0 and sample standard deviation 1 (by hand: sum of squares
+# over n - 1 is 1), scaled and shifted to a chosen t statistic below
+SHAPES = {
+    2: [-1 / math.sqrt(2), 1 / math.sqrt(2)],
+    3: [-1.0, 0.0, 1.0],
+    5: [x / math.sqrt(2.5) for x in (-2, -1, 0, 1, 2)],
+}
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+@pytest.mark.parametrize(
+    ("factor", "verdict"),
+    [(1.05, HOLDS), (0.95, INCONCLUSIVE), (-0.95, INCONCLUSIVE), (-1.05, FAILS)],
+)
+def test_the_rule_at_known_t_values(n, factor, verdict):
+    """t = mean(d) / (s / sqrt(n)) set to 1.05 or 0.95 times the one-sided 95 % threshold
+    t_{0.95, n-1} (and the mirror below 0): only beyond the threshold is there a verdict."""
+    s, t = 2.0, factor * T95[n - 1]
+    mean = t * s / math.sqrt(n)
+    diffs = [mean + s * z for z in SHAPES[n]]
+    assert mean / (statistics.stdev(diffs) / math.sqrt(n)) == pytest.approx(t)  # the data's t
+    bounds, got, reason = judge(pd.Series(diffs, index=range(n)), 0.95)
+    assert got == verdict
+    assert reason == ("" if verdict != INCONCLUSIVE else "the bounds straddle 0")
+    half = T95[n - 1] * s / math.sqrt(n)
+    assert bounds == pytest.approx((mean - half, mean + half), abs=1e-3)
+
+
+def test_bounds_straddling_0_are_inconclusive_and_the_level_matters():
+    # d = 3, -1, 4: mean 2, s sqrt(7) = 2.646, n 3; half width 2.92 x 2.646 / sqrt(3) = 4.46
+    bounds, verdict, _ = judge([3.0, -1.0, 4.0], 0.95)
+    assert verdict == INCONCLUSIVE
+    assert bounds == pytest.approx((2 - 4.4605, 2 + 4.4605), abs=1e-3)
+    # d = 2, 0.5, 3.5: t = 2.31; t_{0.95, 2} = 2.92 > 2.31 > t_{0.90, 2} = 1.8856
+    assert judge([2.0, 0.5, 3.5], 0.95)[1] == INCONCLUSIVE
+    (lo, _), verdict, _ = judge([2.0, 0.5, 3.5], 0.90)
+    assert verdict == HOLDS and lo == pytest.approx(2 - 1.8856 * 1.5 / math.sqrt(3), abs=1e-3)
+    # no spread: the bounds are the mean itself
+    assert judge([1.0, 1.0], 0.95)[1:] == (HOLDS, "")
+    assert judge([0.0, 0.0], 0.95)[1] == INCONCLUSIVE
+    assert judge([5.0], 0.95)[1:] == (INCONCLUSIVE, "fewer than 2 seeds")
+
+
+def test_the_level_of_claims_yaml_is_applied(results):
+    results(B55, "mib", {1: 0.50, 2: 0.52, 3: 0.54})
+    results(B55, "mib_ucd", {1: 0.52, 2: 0.525, 3: 0.575})  # d = 2, 0.5, 3.5: t = 2.31
+    df, c = collect(results.root), claim("greater", **GREATER)
+    assert evaluate_claim(df, c, embedded=True).verdict == INCONCLUSIVE  # the file's 0.95
+    assert evaluate_claim(df, c, embedded=True, level=0.9).verdict == HOLDS
+    assert evaluate_claims(df, [c], embedded=True, level=0.9)[0].verdict == HOLDS
+
+
+@pytest.mark.parametrize("level", [None, 0.5, 1.0, 95, "0.95", True])
+def test_a_bad_level_is_rejected(level):
+    data = {"rule": "a rule"} | ({} if level is None else {"level": level})
+    with pytest.raises(ValueError, match="'level' must be the one-sided level"):
+        parse_rule(data)
+    assert parse_rule({"rule": "r", "level": 0.9}).level == 0.9
+
+
 def test_the_numbers_behind_a_check(results):
     results(B55, "mib", {1: 0.50, 2: 0.52, 3: 0.54})
     results(B55, "mib_ucd", {1: 0.55, 2: 0.56, 3: 0.60, 4: 0.99})  # seed 4: no pair
@@ -101,6 +173,8 @@ def test_the_numbers_behind_a_check(results):
         collect(results.root), claim("greater", **GREATER), embedded=True
     ).checks
     assert (check.diff.mean, check.diff.std, check.diff.n) == pytest.approx((5.0, 1.0, 3))
+    half = T95[2] * 1.0 / math.sqrt(3)  # t_{0.95, 2} s / sqrt(n) = 1.686
+    assert check.bounds == pytest.approx((5.0 - half, 5.0 + half), abs=1e-3)
     assert (check.a.label, check.a.stats.mean, check.a.stats.n) == (
         "MiB+UCD",
         pytest.approx(57.0),
@@ -191,9 +265,9 @@ def test_upper_bound(results):
 
 
 def test_best_of_table8_on_the_embedded_benchmark(results):
-    results(B55, "mib_ucd", {1: 0.60, 2: 0.62})
+    results(B55, "mib_ucd", {1: 0.60, 2: 0.62, 3: 0.61})
     for variant, v in (("tau1", 0.50), ("tau0.1", 0.55), ("tau0.05", 0.58), ("tau0.01", 0.59)):
-        results(B55, f"mib_ucd-{variant}", {1: v, 2: v + 0.01})
+        results(B55, f"mib_ucd-{variant}", {1: v, 2: v + 0.01, 3: v + 0.005})
     result = evaluate_claim(
         collect(results.root),
         claim("best_of", best="mib_ucd", family="table8", metric="all"),
@@ -205,7 +279,8 @@ def test_best_of_table8_on_the_embedded_benchmark(results):
         f"Temperature 0.07 - Temperature {t}, all" for t in ("1", "0.1", "0.05", "0.01")
     ]
     assert [c.verdict for c in digits] == [HOLDS] * 4
-    assert digits[-1].diff.mean == pytest.approx(1.5)  # 60 - 59, 62 - 60
+    # 60 - 59, 62 - 60, 61 - 59.5: d = 1, 2, 1.5, s 0.5, t = 5.2 > 2.92
+    assert digits[-1].diff.mean == pytest.approx(1.5)
     assert result.verdict == HOLDS
 
 
@@ -269,7 +344,8 @@ def test_claims_file_covers_the_paper():
         "lambda_0.01_best": "best_of",
         "mib_ucd_beats_mib_every_batch_size": "greater",
     }.items() <= kinds.items()
-    assert "mean(d) > spread" in rule and "ddof = 1" in rule
+    assert rule.level == 0.95 and rule.percent == "95 %"
+    assert "lower = mean(d) - q s / sqrt(n)" in rule.text and "ddof = 1" in rule.text
     assert all(c.where and c.text for c in claims)
 
 

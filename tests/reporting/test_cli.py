@@ -35,11 +35,19 @@ def test_table_formats(summary, tmp_path):
             == 0
         )
     text = tex.read_text()
-    assert r"\begin{tabular}" in text and r"\textbf{60.0}" in text and "--" in text
+    # the run layout: MiB+UCD (the row 0.01) on 5-5 disjoint, one seed, nothing else
+    assert r"\begin{tabular}{lccc}" in text and r"0.01 & \textbf{60.0} & " in text
     assert "<b>60.0</b>" in html.read_text()
     lines = csv.read_text().splitlines()
     head = "method,digits/5-5/disjoint/old,digits/5-5/disjoint/old/std,digits/5-5/disjoint/old/n"
-    assert lines[0].startswith(head)
+    assert lines[0].startswith(head) and "8-2" not in lines[0]
+    assert lines[1:] == ["0.01,60.0,,1,60.0,,1,60.0,,1"]  # one seed: no std
+    for out in (tex, csv):
+        argv = ["table", "table9", "--summary", str(summary), "--out", str(out), "--embedded"]
+        assert main([*argv, "--layout", "paper"]) == 0
+    assert r"\begin{tabular}{lcccccc}" in tex.read_text() and "--" in tex.read_text()
+    lines = csv.read_text().splitlines()
+    assert len(lines) == 1 + 5  # every row of Table 9
     # MiB+UCD: one seed (no std), 8-2 not run (no mean, no std, n 0)
     assert lines[3].startswith("0.01,60.0,,1,60.0,,1,60.0,,1,,,0,")
     standalone = tmp_path / "s.tex"
@@ -192,11 +200,11 @@ def test_registers_under_the_top_level_cli(tmp_path):
 
 
 def test_claims_markdown_and_html(tmp_path, metrics_writer, capsys):
-    """MiB+UCD above MiB by 10 points on two seeds; everything else not run."""
+    """MiB+UCD above MiB by 11 and 12 points on two seeds; everything else not run."""
     root = tmp_path / "results"
     for seed in (1, 2):
-        for method, v in (("mib", 0.5), ("mib_ucd", 0.6)):
-            iou = {c: v + 0.01 * seed for c in range(11)}
+        for method, v, step in (("mib", 0.5, 0.01), ("mib_ucd", 0.6, 0.02)):
+            iou = {c: v + step * seed for c in range(11)}
             metrics_writer(root, "digits", "5-5", "disjoint", method, 1, iou, seed=seed)
     summary = tmp_path / "summary.csv"
     assert main(["collect", "--results", str(root), "--out", str(summary)]) == 0
@@ -208,15 +216,20 @@ def test_claims_markdown_and_html(tmp_path, metrics_writer, capsys):
     assert "mib_ucd_beats_mib: holds" in printed and "ft_forgets: not evaluated" in printed
     text = md.read_text()
     assert "| `mib_ucd_beats_mib`: " in text and "| **holds** |" in text
+    # d = 11, 12: mean 11.5, s 0.71; one-sided 95 %: 11.5 -/+ 6.3138 x 0.7071 / sqrt(2)
     row = (
-        "| digits/5-5/disjoint | MiB+UCD - MiB, all | 61.5 ± 0.7 | 51.5 ± 0.7 | +10.0 | 0.0 | 2 "
-        "| holds |"
+        "| digits/5-5/disjoint | MiB+UCD - MiB, all | 63.0 ± 1.4 | 51.5 ± 0.7 | +11.5 | 0.7 | 2 "
+        "| [+8.3, +14.7] | holds |"
     )
     assert row in text
+    assert "| n | one-sided 95 % bounds of mean d [lower, upper] | Verdict |" in text
     assert "**not evaluated (missing: ft on any benchmark)**" in text
-    assert "mean(d) > spread" in text  # the rule, as written in claims.yaml
+    assert "lower = mean(d) - q s / sqrt(n)" in text  # the rule, as written in claims.yaml
+    head = text[: text.index("| Claim |")]  # the level and the rule before the overview
+    assert "one-sided at the 95 % level" in head and "lower 95 % bound of mean(d)" in head
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>") and "MiB+UCD - MiB, all" in page
+    assert "<td>[+8.3, +14.7]</td>" in page and "one-sided at the 95 % level" in page
     assert '<b style="color:#1a7f37">holds</b>' in page
     assert main(["claims", "--summary", str(summary), "--out", "c.txt"]) == 2
     assert "unknown format '.txt'; use .md or .html" in capsys.readouterr().err

@@ -130,7 +130,7 @@ def _cells(line: str) -> list[str]:
 
 
 def test_table5_marks_and_missing_cells(table5_summary):
-    tex = render_latex(build_table(get_spec("table5"), table5_summary))
+    tex = render_latex(build_table(get_spec("table5"), table5_summary, layout="paper"))
     # columns: 13-6 old, new, mIoU, then 13-1 (not run): dashes
     assert _row(tex, "PLOP+UCD") == ["PLOP+UCD", *[r"\textbf{55.0}"] * 3, "--", "--", "--"]
     assert _row(tex, "ILT")[1:4] == [r"\underline{40.0}"] * 3  # best of part FT/ILT
@@ -165,19 +165,25 @@ def test_cells_over_seeds_print_mean_and_std(seeded_summary):
     col = "cityscapes/13-6/overlapped/old"
     assert frame.loc["MiB", [col, f"{col}/std", f"{col}/n"]].tolist() == [62.0, 2.0, 3]
     assert frame.loc["MiB+UCD", f"{col}/n"] == 1 and math.isnan(frame.loc["MiB+UCD", f"{col}/std"])
+    assert "FT" not in frame.index  # not run: left out of the run layout
+    frame = table_frame(build_table(get_spec("table5"), seeded_summary, layout="paper"))
     assert frame.loc["FT", f"{col}/n"] == 0 and math.isnan(frame.loc["FT", col])
 
 
 def test_compare_variant_shows_paper_and_difference(table5_summary):
-    tex = render_latex(build_table(get_spec("table5"), table5_summary, compare=True))
+    spec = get_spec("table5")
+    tex = render_latex(build_table(spec, table5_summary, compare=True, layout="paper"))
     cells = _row(tex, "MiB+UCD")
     # ours 35.0 against the paper's 53.0 / 18.6 / 42.1; 13-1 not run: paper only
     assert r"\underline{35.0}" in cells[1] and r"(53.0, $-18.0$)" in cells[1]
     assert r"(18.6, $+16.4$)" in cells[2]
     assert cells[4].startswith(r"\begin{tabular}") and "--" in cells[4] and "(52.2)" in cells[4]
-    html = render_html(build_table(get_spec("table5"), table5_summary, compare=True))
+    html = render_html(build_table(spec, table5_summary, compare=True))
     assert '<u>35.0</u> <span class="ref">(53.0, -18.0)</span>' in html
     assert "<b>55.0</b>" in html
+    assert "(52.2)" not in html  # the run layout: 13-1 was not run, left out with its numbers
+    cells = _row(render_latex(build_table(spec, table5_summary, compare=True)), "MiB+UCD")
+    assert len(cells) == 4 and r"(42.1, $-7.1$)" in cells[3]
 
 
 def _check_well_formed(tex: str, n_columns: int) -> None:
@@ -198,9 +204,10 @@ def _check_well_formed(tex: str, n_columns: int) -> None:
 
 @pytest.mark.parametrize("table_id", [t for t in load_tables() if t.startswith("table")])
 @pytest.mark.parametrize("compare", [False, True])
-def test_every_table_is_well_formed(table_id, compare, table5_summary):
-    spec = get_spec(table_id)
-    data = build_table(spec, table5_summary, compare=compare)
+@pytest.mark.parametrize("layout", ["run", "paper"])
+def test_every_table_is_well_formed(table_id, compare, layout, table5_summary):
+    data = build_table(get_spec(table_id), table5_summary, compare=compare, layout=layout)
+    spec = data.spec  # the run layout keeps table5's 13-6 block only
     n_columns = 1 + len(spec.lead_columns) + sum(len(b.columns) for b in spec.blocks)
     _check_well_formed(render_latex(data), n_columns)
     assert render_html(data).count("<tr") == data.header_levels + len(spec.rows)
@@ -237,3 +244,58 @@ def test_every_table_compiles(tmp_path, table5_summary, seeded_summary):
     )
     assert run.returncode == 0, run.stdout[-3000:]
     assert (tmp_path / "all.pdf").stat().st_size > 1000
+
+
+@pytest.fixture
+def default_grid_summary(tmp_path, metrics_writer):
+    """The default run's shape on the embedded Table 1: 7 methods on digits 5-5, both
+    settings; and RECALL on 5-1 disjoint only."""
+    root = tmp_path / "results"
+    methods = ("ft", "joint", "mib", "plop", "ucd", "mib_ucd", "plop_ucd")
+    for i, method in enumerate(methods):
+        for setting in ("disjoint", "overlapped"):
+            _uniform(root, metrics_writer, f"digits/5-5/{setting}", method, 0.1 + 0.1 * i)
+    _uniform(root, metrics_writer, "digits/5-1/disjoint", "recall", 0.3)
+    return collect(root)
+
+
+def test_the_run_layout_prints_only_what_was_run(default_grid_summary):
+    spec = get_spec("table1", embedded=True)  # 17 rows, 6 benchmarks x 3 columns
+    data = build_table(spec, default_grid_summary)
+    names = ["FT", "RECALL‡", "UCD", "MiB", "MiB+UCD", "PLOP*", "PLOP+UCD", "Joint"]
+    assert [r.name for r in data.spec.rows] == names  # in the paper's order
+    benches = ["digits/5-5/disjoint", "digits/5-5/overlapped", "digits/5-1/disjoint"]
+    assert [b.benchmark for b in data.spec.blocks] == benches
+    tex = render_latex(data)
+    _check_well_formed(tex, 1 + 9)
+    assert r" & \multicolumn{6}{c}{5-5} & \multicolumn{3}{c}{5-1} \\" in tex
+    assert "8-2" not in tex.split(r"\toprule")[1]  # only in the caption
+    assert _row(tex, "FT")[1:] == ["10.0"] * 6 + ["--"] * 3  # a kept block, FT not run there
+    assert _row(tex, r"RECALL$^\ddagger$")[1:] == ["--"] * 6 + [r"\textbf{30.0}"] * 3
+    assert r"\textbf{70.0}" in _row(tex, "PLOP+UCD")[1]  # the best of the rows kept
+    assert data.spec.caption.endswith(
+        " Not run, left out (the paper layout shows them): PI, EWC, RW, LwF, LwF-MC, ILT, ILT†, "
+        "SDR, MiB+SDR; digits 8-2 disjoint, digits 8-2 overlapped, digits 5-1 overlapped."
+    )
+    html = render_html(data)
+    assert html.count("<tr") == data.header_levels + len(names)
+    assert "<td>PI</td>" not in html and "<td>FT</td>" in html
+
+
+def test_the_paper_layout_prints_every_row_and_column(default_grid_summary):
+    spec = get_spec("table1", embedded=True)
+    data = build_table(spec, default_grid_summary, layout="paper")
+    assert len(data.spec.rows) == 17 and len(data.columns) == 18
+    assert "left out" not in data.spec.caption
+    tex = render_latex(data)
+    _check_well_formed(tex, 1 + 18)
+    assert _row(tex, "PI")[1:] == ["--"] * 18
+    assert render_html(data).count("<tr") == data.header_levels + 17
+
+
+def test_the_run_layout_of_a_table_nothing_ran_for():
+    data = build_table(get_spec("table1", embedded=True), None)
+    assert len(data.spec.rows) == 17 and len(data.columns) == 18
+    assert "No run of this table exists yet" in data.spec.caption
+    with pytest.raises(ValueError, match="unknown table layout 'wide'; valid: run, paper"):
+        build_table(get_spec("table1"), None, layout="wide")

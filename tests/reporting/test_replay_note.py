@@ -19,10 +19,11 @@ def test_the_caption_names_the_replay_source_of_each_replaying_row(tmp_path, met
     summary = collect(tmp_path)
     assert summary.loc[summary["method"] == "mib", "replay_source"].isna().all()
     spec = get_spec("table1", embedded=True)
-    data = build_table(spec, summary)
+    data = build_table(spec, summary, layout="paper")  # the caption of the paper layout
     assert data.spec.caption == spec.caption + " Replayed images: RECALL‡ from folder /data/web."
     assert "Replayed images: RECALL$^\\ddagger$" not in render_latex(data)  # plain name, escaped
     assert "from folder /data/web." in render_latex(data)
-    other = build_table(get_spec("table8", embedded=True), summary)  # no RECALL row there
+    other = build_table(get_spec("table8", embedded=True), summary, layout="paper")  # no RECALL
     assert other.spec.caption == get_spec("table8", embedded=True).caption
-    assert build_table(spec, None).spec.caption == spec.caption
+    assert build_table(spec, None, layout="paper").spec.caption == spec.caption
+    assert build_table(spec, summary).spec.caption.endswith(" from folder /data/web.")

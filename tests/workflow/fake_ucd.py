@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
         _write(_opt(argv, "--predictions"))
     elif cmd == ["report", "collect"]:
         _write(_opt(argv, "--out"), "dataset,task,setting,method,step\n")
-    elif cmd in (["report", "table"], ["report", "claims"]):
+    elif cmd in (["report", "table"], ["report", "claims"], ["report", "fidelity"]):
         _need(_opt(argv, "--summary"))
         for out in _outs(argv):
             _write(out)

@@ -59,7 +59,7 @@ def test_job_counts_per_rule(jobs):
     assert counts["metrics_from_shared"] == len(SHARING + ["joint"]) * len(BENCHES) * per_seed
     assert counts["split"] == len(BENCHES)
     assert counts["generate_data"] == counts["summary"] == counts["table"] == 1
-    assert counts["claims"] == 1
+    assert counts["claims"] == counts["fidelity"] == 1
     assert not counts["final"]  # the flags of single runs (all_runs), not needed for the tables
     assert counts["curves"] == counts["qualitative"] == len(BENCHES)
 
@@ -149,6 +149,10 @@ def test_claims_are_judged_on_the_summary(jobs):
     for out in ("md", "html"):
         call = f"report claims --embedded --summary results/summary.csv --out results/claims.{out}"
         assert call in claims.shell
+    (fidelity,) = by_rule(jobs, "fidelity")
+    assert fidelity.input == ["results/summary.csv"]
+    assert "report fidelity --summary results/summary.csv --out results/fidelity.md " \
+           "results/fidelity.html" in fidelity.shell
     (table,) = by_rule(jobs, "table")
     assert "results/tables/table1.csv" in table.output  # mean, std, n of every cell
     formats = " ".join(f"results/tables/table1.{x}" for x in ("tex", "html", "csv"))

@@ -71,6 +71,12 @@ def test_summary_tables_and_figures(run):
     assert {r.get("seed") for r in rows} == {str(SEED)}
     tex = (run / "results/tables/table1.tex").read_text()
     assert "\\begin{tabular}" in tex and "MiB+UCD" in tex
+    body = tex.split("\\bottomrule")[0].split("\nMethod &")[1].splitlines()[1:]
+    rows = [ln.split(" &")[0] for ln in body if ln.endswith("\\\\")]
+    assert rows == ["FT", "MiB+UCD", "Joint"]  # only the rows that ran
+    fidelity = (run / "results/fidelity.md").read_text()
+    assert "## digits/5-5/disjoint: the paper's voc/15-5/disjoint (Table 1)" in fidelity
+    assert "| MiB+UCD | held-out |" in fidelity and "| FT | calibration |" in fidelity
     for fig in ("curves", "qualitative"):
         assert (run / f"results/figures/{fig}/digits/5-5/disjoint.png").stat().st_size > 0
 

@@ -1,15 +1,17 @@
-"""The checks a claim splits into: A against B on one benchmark, judged on the differences
-paired by seed; one function per claim kind of claims.yaml, and the benchmarks in scope."""
+"""The checks a claim splits into: A against B on one benchmark, the differences paired by
+seed; one function per claim kind of claims.yaml gathers them, and `judge` (the rule of
+claims.yaml, at its level) gives each its verdict; the benchmarks in scope."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
 from ucd.reporting.aggregate import Stats, seed_stats, seed_values
+from ucd.reporting.stats import one_sided_bounds
 from ucd.reporting.tables import (
     Block,
     FigureSpec,
@@ -22,6 +24,7 @@ from ucd.reporting.tables import (
 )
 
 HOLDS, FAILS, INCONCLUSIVE, MISSING = "holds", "does not hold", "inconclusive", "not evaluated"
+PENDING = "not judged yet"  # paired differences gathered, the rule not applied (judged())
 NO_COUNTERPART = "no embedded counterpart"  # a paper benchmark the embedded one cannot stand for
 
 
@@ -35,7 +38,8 @@ class Side:
 
 @dataclass(frozen=True)
 class Check:
-    """A against B on one benchmark: d = A - B per paired seed, and the verdict on it."""
+    """A against B on one benchmark: d = A - B per paired seed (`diffs`), their statistics,
+    the one-sided bounds of mean(d) at the rule's level, and the verdict on it."""
 
     benchmark: str
     comparison: str
@@ -45,28 +49,42 @@ class Check:
     verdict: str = MISSING
     reason: str = ""
     missing: tuple[str, ...] = ()
+    diffs: tuple[float, ...] = ()
+    bounds: tuple[float, float] = (math.nan, math.nan)
 
 
-def judge(diffs: pd.Series) -> tuple[Stats, str, str]:
-    """(statistics of the paired differences, verdict, reason) by the rule of claims.yaml."""
+def judge(diffs: pd.Series | list[float], level: float) -> tuple[tuple[float, float], str, str]:
+    """((lower, upper) one-sided `level` t bounds of mean(d), verdict, reason) by the rule of
+    claims.yaml: holds if lower > 0, does not hold if upper < 0, inconclusive otherwise."""
     st = seed_stats(diffs)
+    bounds = one_sided_bounds(st, level)
     if st.n < 2:
-        return st, INCONCLUSIVE, "fewer than 2 seeds"
-    if st.mean > st.std:
-        return st, HOLDS, ""
-    if st.mean < -st.std:
-        return st, FAILS, ""
-    return st, INCONCLUSIVE, "within the seeds' spread"
+        return bounds, INCONCLUSIVE, "fewer than 2 seeds"
+    if bounds[0] > 0:
+        return bounds, HOLDS, ""
+    if bounds[1] < 0:
+        return bounds, FAILS, ""
+    return bounds, INCONCLUSIVE, "the bounds straddle 0"
+
+
+def judged(check: Check, level: float) -> Check:
+    """A check with its verdict by the rule (a pending one; any other is returned as is)."""
+    if check.verdict != PENDING:
+        return check
+    bounds, verdict, reason = judge(list(check.diffs), level)
+    return replace(check, bounds=bounds, verdict=verdict, reason=reason)
 
 
 def paired_check(
     benchmark: str, comparison: str, a: tuple[str, pd.Series], b: tuple[str, pd.Series]
 ) -> Check:
-    """Judge A - B over the seeds both have; the sides are shown over the same seeds."""
+    """A - B over the seeds both have, to be judged; the sides over the same seeds."""
     diffs = a[1].sub(b[1]).dropna()
     sides = [Side(label, seed_stats(values.loc[diffs.index])) for label, values in (a, b)]
-    st, verdict, reason = judge(diffs)
-    return Check(benchmark, comparison, sides[0], sides[1], st, verdict, reason)
+    values = tuple(float(v) for v in diffs)
+    return Check(
+        benchmark, comparison, sides[0], sides[1], seed_stats(values), PENDING, diffs=values
+    )
 
 
 def compare(

@@ -1,6 +1,7 @@
 """The paper's claims (claims.yaml) evaluated on a summary: each claim split into checks
-(A against B on one benchmark), each check judged on the seed-paired differences, and the
-checks combined into a verdict by the rule written in claims.yaml."""
+(A against B on one benchmark), each check judged on the seed-paired differences by a
+one-sided t test at the level written in claims.yaml, and the checks combined into a
+verdict by the rule written there."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ucd.reporting.claim_checks import (
     MISSING,
     NO_COUNTERPART,
     Check,
+    judged,
 )
 from ucd.reporting.tables import get_spec, parse_benchmark, settings
 
@@ -45,6 +47,19 @@ class Claim:
     kind: str
     quantifier: str
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How checks are judged and combined: the text of claims.yaml and its one-sided level."""
+
+    text: str
+    level: float
+
+    @property
+    def percent(self) -> str:
+        """The level as printed: "95 %"."""
+        return f"{100 * self.level:g} %"
 
 
 @dataclass(frozen=True)
@@ -140,15 +155,30 @@ def parse_claims(data: dict) -> list[Claim]:
     return claims
 
 
+def parse_rule(data: dict) -> Rule:
+    """The rule text and its one-sided level (`level`, in (0.5, 1)) of a claims.yaml mapping."""
+    text = str(data.get("rule", "")).strip()
+    if not text:
+        raise ValueError("claims.yaml: missing 'rule' (how a verdict is reached)")
+    level = data.get("level")
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0.5 < level < 1:
+        raise ValueError(
+            f"claims.yaml: 'level' must be the one-sided level of the test, a number in "
+            f"(0.5, 1) such as 0.95 (got {level!r})"
+        )
+    return Rule(text, float(level))
+
+
 @functools.cache
-def _load(path: str, stamp: tuple[int, int]) -> tuple[str, tuple[Claim, ...]]:
+def _load(path: str, stamp: tuple[int, int]) -> tuple[Rule, tuple[Claim, ...]]:
     with open(path, encoding="utf-8") as f:
         data = yaml.safe_load(f)
-    return str(data.get("rule", "")).strip(), tuple(parse_claims(data))
+    return parse_rule(data), tuple(parse_claims(data))
 
 
-def load_claims(path: str | Path = CLAIMS_FILE) -> tuple[str, list[Claim]]:
-    """(the rule as written in the file, the claims), re-read when the file changes."""
+def load_claims(path: str | Path = CLAIMS_FILE) -> tuple[Rule, list[Claim]]:
+    """(the rule and its level as written in the file, the claims), re-read when the file
+    changes."""
     st = Path(path).stat()
     rule, claims = _load(str(path), (st.st_mtime_ns, st.st_size))
     return rule, list(claims)
@@ -178,8 +208,11 @@ def _methods(claim: Claim) -> list[str]:
     return [str(claim.fields[k]) for k in ("a", "b", "method", "best") if k in claim.fields]
 
 
-def evaluate_claim(df: pd.DataFrame, claim: Claim, *, embedded: bool = False) -> ClaimResult:
-    """Every check of one claim on the summary, and its combined verdict."""
+def evaluate_claim(
+    df: pd.DataFrame, claim: Claim, *, embedded: bool = False, level: float | None = None
+) -> ClaimResult:
+    """Every check of one claim on the summary, judged at the one-sided `level` (default:
+    claims.yaml's), and its combined verdict."""
     f = claim.fields
     if claim.kind == "gain_grows":
         checks = C.gain_grows(df, f, embedded)
@@ -192,12 +225,21 @@ def evaluate_claim(df: pd.DataFrame, claim: Claim, *, embedded: bool = False) ->
             "best_of": C.best_of,
         }[claim.kind]
         checks = checks + kind(df, f, blocks)
+    level = load_claims()[0].level if level is None else level
+    checks = [judged(c, level) for c in checks]
     return ClaimResult(claim, checks, combine(checks, claim.quantifier))
 
 
 def evaluate_claims(
-    df: pd.DataFrame, claims: list[Claim] | None = None, *, embedded: bool = False
+    df: pd.DataFrame,
+    claims: list[Claim] | None = None,
+    *,
+    embedded: bool = False,
+    level: float | None = None,
 ) -> list[ClaimResult]:
-    """Every claim (default: those of claims.yaml) on the summary, none left out."""
-    claims = load_claims()[1] if claims is None else claims
-    return [evaluate_claim(df, c, embedded=embedded) for c in claims]
+    """Every claim (default: those of claims.yaml) on the summary, none left out, judged at
+    the one-sided `level` (default: claims.yaml's)."""
+    rule, default = load_claims()
+    claims = default if claims is None else claims
+    level = rule.level if level is None else level
+    return [evaluate_claim(df, c, embedded=embedded, level=level) for c in claims]

@@ -1,5 +1,6 @@
 """The claims' verdicts as Markdown (results/claims.md) and as a self-contained HTML page
-(for `snakemake --report`): an overview, the rule, and every check with its numbers."""
+(for `snakemake --report`): the level and the rule, an overview, and every check with its
+numbers and the one-sided bounds of its mean difference."""
 
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ from ucd.reporting.claim_checks import (
     Check,
     Side,
 )
-from ucd.reporting.claims import ClaimResult
+from ucd.reporting.claims import ClaimResult, Rule
 from ucd.reporting.tables import settings
 
-CHECK_HEADER = ("Benchmark", "Comparison (A - B)", "A", "B", "mean d", "spread", "n", "Verdict")
 COLORS = {
     HOLDS: "#1a7f37",
     FAILS: "#cf222e",
@@ -60,8 +60,23 @@ def verdict_text(
     return verdict
 
 
+def check_header(rule: Rule) -> tuple[str, ...]:
+    """The columns of a claim's table of checks; the bounds' column names the level."""
+    bounds = f"one-sided {rule.percent} bounds of mean d [lower, upper]"
+    return ("Benchmark", "Comparison (A - B)", "A", "B", "mean d", "sd d", "n", bounds,
+            "Verdict")
+
+
+def bounds_text(check: Check) -> str:
+    """ "[+0.3, +2.1]": the one-sided lower and upper bounds of mean(d); "-" below 2 seeds."""
+    lo, hi = check.bounds
+    if math.isnan(lo) or math.isnan(hi):
+        return "-"
+    return f"[{_num(lo, signed=True)}, {_num(hi, signed=True)}]"
+
+
 def check_row(check: Check) -> list[str]:
-    """One check as the cells of CHECK_HEADER."""
+    """One check as the cells of check_header()."""
     verdict = verdict_text(check.verdict, check.missing)
     if check.reason:
         verdict += f" ({check.reason})"
@@ -75,8 +90,23 @@ def check_row(check: Check) -> list[str]:
         _num(d.mean, signed=True),
         spread,
         str(d.n),
+        bounds_text(check),
         verdict,
     ]
+
+
+def rule_summary(rule: Rule) -> str:
+    """The level and the rule in one paragraph, for the head of the page."""
+    pct = rule.percent
+    return (
+        f"Each check pairs A and B by seed (d = A - B) and tests mean(d) one-sided at the "
+        f"{pct} level (`level` in claims.yaml) with a t interval over the n seeds: it holds "
+        f"when the lower {pct} bound of mean(d) is above 0, does not hold when the upper "
+        f"{pct} bound is below 0, and is inconclusive otherwise (also with fewer than 2 "
+        f"seeds). A check says holds, or does not hold, wrongly at most "
+        f"{100 - 100 * rule.level:g} % of the time if the seeds' differences are independent "
+        f"and normal. The full rule is below."
+    )
 
 
 def counts_text(result: ClaimResult) -> str:
@@ -129,10 +159,12 @@ def _md_table(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> lis
 
 
 def render_markdown(
-    results: list[ClaimResult], rule: str, df: pd.DataFrame, summary: str, embedded: bool
+    results: list[ClaimResult], rule: Rule, df: pd.DataFrame, summary: str, embedded: bool
 ) -> str:
-    """results/claims.md: overview table, the rule, then every claim's checks."""
+    """results/claims.md: the level and rule, overview table, the full rule, then every
+    claim's checks."""
     lines = ["# The paper's claims, checked on our runs", "", source_text(df, summary, embedded)]
+    lines += ["", rule_summary(rule)]
     lines += ["", "Never tuned to make a claim hold: a claim that does not hold is a result.", ""]
     overview = [
         [
@@ -144,11 +176,11 @@ def render_markdown(
         for r in results
     ]
     lines += _md_table(("Claim", "Verdict", "Checks", "Where in the paper"), overview)
-    lines += ["", "## How a verdict is reached", "", "```text", rule, "```", "", "## Checks"]
+    lines += ["", "## How a verdict is reached", "", "```text", rule.text, "```", "", "## Checks"]
     for r in results:
         lines += ["", f"### `{r.claim.id}`: {claim_verdict(r)}", "", r.claim.text, ""]
         lines += [f"*{r.claim.where}; kind `{r.claim.kind}`, quantifier `{r.claim.quantifier}`.*"]
-        lines += ["", *_md_table(CHECK_HEADER, [check_row(c) for c in r.checks])]
+        lines += ["", *_md_table(check_header(rule), [check_row(c) for c in r.checks])]
     return "\n".join(lines) + "\n"
 
 
@@ -173,7 +205,7 @@ def _coloured(verdict: str, text: str) -> str:
 
 
 def render_html(
-    results: list[ClaimResult], rule: str, df: pd.DataFrame, summary: str, embedded: bool
+    results: list[ClaimResult], rule: Rule, df: pd.DataFrame, summary: str, embedded: bool
 ) -> str:
     """The HTML twin of render_markdown (same content), a standalone page."""
     e = html.escape
@@ -192,9 +224,10 @@ def render_html(
         f"<style>{STYLE}</style></head><body>",
         "<h1>The paper's claims, checked on our runs</h1>",
         f"<p>{e(source_text(df, summary, embedded))}</p>",
+        f"<p>{e(rule_summary(rule))}</p>",
         "<p>Never tuned to make a claim hold: a claim that does not hold is a result.</p>",
         _html_table(("Claim", "Verdict", "Checks", "Where in the paper"), overview),
-        f"<h2>How a verdict is reached</h2><pre>{e(rule)}</pre><h2>Checks</h2>",
+        f"<h2>How a verdict is reached</h2><pre>{e(rule.text)}</pre><h2>Checks</h2>",
     ]
     for r in results:
         rows = []
@@ -206,6 +239,6 @@ def render_html(
             f"<h3><code>{e(r.claim.id)}</code>: {_coloured(r.verdict, claim_verdict(r))}</h3>",
             f"<p>{e(r.claim.text)}<br><i>{e(r.claim.where)}; kind {e(r.claim.kind)}, "
             f"quantifier {e(r.claim.quantifier)}.</i></p>",
-            _html_table(CHECK_HEADER, rows),
+            _html_table(tuple(e(h) for h in check_header(rule)), rows),
         ]
     return "\n".join([*parts, "</body></html>", ""])

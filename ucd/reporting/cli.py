@@ -41,7 +41,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
             "--compare needs the paper's benchmarks: the embedded benchmark has no "
             "published numbers"
         )
-    data = build_table(spec, _summary(args.summary), compare=args.compare)
+    data = build_table(spec, _summary(args.summary), compare=args.compare, layout=args.layout)
     render = {
         ".tex": lambda: (standalone_document if args.standalone else str)(render_latex(data)),
         ".html": lambda: render_html(data), ".htm": lambda: render_html(data),
@@ -152,13 +152,38 @@ def _cmd_claims(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out}: unknown format {out.suffix!r}; use .md or .html")
     df = _summary(args.summary)
     rule, claims = load_claims(args.claims) if args.claims else load_claims()
-    results = evaluate_claims(df, claims, embedded=args.embedded)
+    results = evaluate_claims(df, claims, embedded=args.embedded, level=rule.level)
     text = render[out.suffix.lower()](results, rule, df, args.summary, args.embedded)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     for r in results:
         print(f"{r.claim.id}: {claim_verdict(r)}")
     print(f"{len(results)} claim(s) -> {out}")
+    return 0
+
+
+def _cmd_fidelity(args: argparse.Namespace) -> int:
+    from ucd.reporting import fidelity_report as R
+    from ucd.reporting.fidelity import CALIBRATION, HELD_OUT, evaluate_fidelity, load_fidelity
+
+    render = {".md": R.render_markdown, ".html": R.render_html, ".htm": R.render_html}
+    outs = [Path(o) for o in args.out]
+    bad = [o for o in outs if o.suffix.lower() not in render]  # before anything is written
+    if bad:
+        raise ValueError(f"--out {bad[0]}: unknown format {bad[0].suffix!r}; use .md or .html")
+    df = _summary(args.summary)
+    spec = load_fidelity(args.fidelity) if args.fidelity else load_fidelity()
+    results, unmatched = evaluate_fidelity(df, spec)
+    items = R.document(results, unmatched, spec, df, args.summary)
+    for r in results:
+        print(f"{r.ours} (the paper's {r.paper}): tau-b {R.summary_row(r)[3]}, calibration "
+              f"rows {R.summary_row(r)[4]}")
+    print(R.agreement_text(results, CALIBRATION))
+    print(R.agreement_text(results, HELD_OUT))
+    for out in outs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render[out.suffix.lower()](items), encoding="utf-8")
+        print(f"fidelity -> {out}")
     return 0
 
 
@@ -174,6 +199,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _add_commands(sub: argparse._SubParsersAction) -> None:
+    """Every `ucd report` subcommand."""
     p = sub.add_parser("collect", help="every metrics.json -> one summary CSV")
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--out", default="results/summary.csv", help="summary CSV to write")
@@ -187,6 +213,13 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", action="store_true", help="paper's number, difference")
     p.add_argument("--embedded", action="store_true", help="embedded (digits) tasks")
     p.add_argument("--standalone", action="store_true", help="a compilable LaTeX document")
+    p.add_argument(
+        "--layout",
+        choices=("run", "paper"),
+        default="run",
+        help="run (default): only the rows and column groups with a run; paper: every row "
+        "and column of the paper's table, dashes where not run",
+    )
     p.set_defaults(func=_cmd_table)
 
     p = sub.add_parser("figure", help="Fig. 10 or Fig. 11 (PDF and PNG)")
@@ -218,12 +251,27 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_qualitative)
 
+    _add_judging_commands(sub)
+
+
+def _add_judging_commands(sub: argparse._SubParsersAction) -> None:
+    """The commands that hold runs against the paper: claims, fidelity; and runs."""
     p = sub.add_parser("claims", help="a verdict on each claim of the paper (claims.yaml)")
     p.add_argument("--summary", required=True, help="summary CSV (`ucd report collect`)")
     p.add_argument("--out", required=True, help="claims.md (Markdown) or claims.html")
     p.add_argument("--embedded", action="store_true", help="paper benchmarks as digits tasks")
     p.add_argument("--claims", help="claims file (default: ucd/reporting/claims.yaml)")
     p.set_defaults(func=_cmd_claims)
+
+    p = sub.add_parser(
+        "fidelity", help="rank correlation and retention of each method against the paper's"
+    )
+    p.add_argument("--summary", required=True, help="summary CSV (`ucd report collect`)")
+    p.add_argument("--out", nargs="+", default=["results/fidelity.md"],
+                   help="fidelity.md (Markdown) and/or fidelity.html (default: "
+                   "results/fidelity.md)")
+    p.add_argument("--fidelity", help="fidelity file (default: ucd/reporting/fidelity.yaml)")
+    p.set_defaults(func=_cmd_fidelity)
 
     p = sub.add_parser("runs", help="the (dataset/task/setting/method) runs tables need")
     p.add_argument("ids", nargs="*", help="table/figure ids (default: all available)")

@@ -116,22 +116,77 @@ def select_best(
     return is_bold, is_under
 
 
-def build_table(
-    spec: TableSpec, summary: pd.DataFrame | None, *, compare: bool = False
-) -> TableData:
-    """Fill a table from the summary (None or empty: every cell missing)."""
-    lead, cols = build_columns(spec)
+LAYOUTS = ("run", "paper")  # only the rows and column groups that were run; every one
+
+
+def _fill(
+    spec: TableSpec, cols: list[Column], summary: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, std, n) over seeds of every cell; NaN (n 0) where a run is missing."""
     shape = (len(spec.rows), len(cols))
     values, std, n = np.full(shape, math.nan), np.full(shape, math.nan), np.zeros(shape, int)
-    if summary is not None and not summary.empty:
-        keys = ["dataset", "task", "setting", "method"]
-        runs = {k: g for k, g in summary.groupby(keys, sort=False)}  # one filter, not one per cell
-        for i, row in enumerate(spec.rows):
-            for j, c in enumerate(cols):
-                key = (c.block.dataset, c.block.task, c.block.setting, row.method)
-                if key in runs:
-                    st = cell_stats(runs[key], c.block, row.method, c.key)
-                    values[i, j], std[i, j], n[i, j] = st.mean, st.std, st.n
+    if summary is None or summary.empty:
+        return values, std, n
+    keys = ["dataset", "task", "setting", "method"]
+    runs = {k: g for k, g in summary.groupby(keys, sort=False)}  # one filter, not one per cell
+    for i, row in enumerate(spec.rows):
+        for j, c in enumerate(cols):
+            key = (c.block.dataset, c.block.task, c.block.setting, row.method)
+            if key in runs:
+                st = cell_stats(runs[key], c.block, row.method, c.key)
+                values[i, j], std[i, j], n[i, j] = st.mean, st.std, st.n
+    return values, std, n
+
+
+def run_layout(spec: TableSpec, n: np.ndarray) -> tuple[TableSpec, list[int], list[int]]:
+    """The table restricted to the rows and blocks (column groups) with at least one run cell:
+    (spec, kept row indices, kept value-column indices), the caption naming what is left
+    out. With no run cell at all the paper's layout is kept, saying so."""
+    ran = n > 0
+    if not ran.any():
+        note = " No run of this table exists yet: every cell is a dash."
+        every = list(range(n.shape[0])), list(range(n.shape[1]))
+        return replace(spec, caption=spec.caption + note), *every
+    rows = [i for i in range(len(spec.rows)) if ran[i].any()]
+    blocks, cols, start = [], [], 0
+    for block in spec.blocks:
+        span = list(range(start, start + len(block.columns)))
+        start += len(block.columns)
+        if ran[:, span].any():
+            blocks.append(block)
+            cols += span
+    dropped_rows = [r.name for i, r in enumerate(spec.rows) if i not in rows]
+    dropped_blocks = [f"{b.dataset} {b.task} {b.setting}" for b in spec.blocks if b not in blocks]
+    parts = [", ".join(x) for x in (dropped_rows, dropped_blocks) if x]
+    note = ""
+    if parts:
+        note = f" Not run, left out (the paper layout shows them): {'; '.join(parts)}."
+    spec = replace(
+        spec,
+        rows=tuple(spec.rows[i] for i in rows),
+        blocks=tuple(blocks),
+        caption=spec.caption + note,
+    )
+    return spec, rows, cols
+
+
+def build_table(
+    spec: TableSpec,
+    summary: pd.DataFrame | None,
+    *,
+    compare: bool = False,
+    layout: str = "run",
+) -> TableData:
+    """Fill a table from the summary (None or empty: every cell missing). Layout "run": only
+    the rows and column groups with a run; "paper": every row and column of the paper."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown table layout {layout!r}; valid: {', '.join(LAYOUTS)}")
+    lead, cols = build_columns(spec)
+    values, std, n = _fill(spec, cols, summary)
+    if layout == "run":
+        spec, rows, kept = run_layout(spec, n)
+        values, std, n = (a[np.ix_(rows, kept)] for a in (values, std, n))
+        lead, cols = build_columns(spec)
     reference = None
     if compare:
         reference = [

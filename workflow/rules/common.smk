@@ -200,10 +200,10 @@ def table_outputs(item: str) -> list[str]:
 def report_targets() -> list[str]:
     """Everything all_tables builds: the summary of every step of every run of the grid (the
     `final` flags are for one run, `all_runs`: hundreds of small jobs otherwise), the
-    verdicts on the paper's claims, the configured tables and figures, per-step curves and
-    qualitative maps of every benchmark.
+    verdicts on the paper's claims, the fidelity report, the configured tables and figures,
+    per-step curves and qualitative maps of every benchmark.
     """
-    out = [f"{RESULTS}/summary.csv", f"{RESULTS}/claims.md"]
+    out = [f"{RESULTS}/summary.csv", f"{RESULTS}/claims.md", f"{RESULTS}/fidelity.md"]
     for item in config["report"]["tables"]:
         out += table_outputs(item)
     benches = list(dict.fromkeys(c[:3] for c in PLAN.cells))

@@ -1,7 +1,8 @@
 # Reporting: the summary CSV, the paper's tables (LaTeX + HTML + CSV of mean, std, n over
-# seeds) and figures, per-step curves, qualitative maps and the verdict on each claim of the
-# paper, from the runs of the grid (cells not run show a dash). A table or figure reads only
-# its own cells, so `snakemake table1` runs only what Table 1 shows.
+# seeds; only the rows and column groups that were run) and figures, per-step curves,
+# qualitative maps, the verdict on each claim of the paper and the fidelity of the runs to the
+# paper (rank correlation, retention), from the runs of the grid. A table or figure reads
+# only its own cells, so `snakemake table1` runs only what Table 1 shows.
 
 
 localrules:
@@ -12,6 +13,7 @@ localrules:
     curves,
     qualitative,
     claims,
+    fidelity,
 
 
 rule summary:
@@ -206,3 +208,27 @@ rule claims:
         " --out {output.md}"
         " && {params.ucd} report claims {params.embedded} --summary {input.summary}"
         " --out {output.html}) > {log} 2>&1"
+
+
+rule fidelity:
+    input:
+        summary=f"{RESULTS}/summary.csv",
+    output:
+        md=f"{RESULTS}/fidelity.md",
+        html=report(
+            f"{RESULTS}/fidelity.html",
+            caption="../report/fidelity.rst",
+            category="Fidelity to the paper",
+        ),
+    log:
+        f"{RESULTS}/logs/fidelity.log",
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    params:
+        ucd=config["ucd_command"],
+    shell:
+        "{params.ucd} report fidelity --summary {input.summary}"
+        " --out {output.md} {output.html} > {log} 2>&1"
