@@ -146,6 +146,7 @@ class StepProgress:
     n_images: int = 0
     elapsed: float = 0.0
     bad_batches: int = 0
+    overflows: int = 0  # fp16 iterations whose gradients overflowed (update skipped)
     history: list[dict[str, float]] = field(default_factory=list)  # mean losses per epoch
     sums: dict[str, float] = field(default_factory=dict)  # loss sums of the current epoch
 
@@ -320,10 +321,28 @@ def skip_bad_batch(step: Step, problem: str) -> None:
     log.warning("%s: batch skipped (%d/%d)", problem, step.state.bad_batches, max_bad)
 
 
-def optimizer_step(step: Step) -> None:
-    """Hooks around the parameter update (they see the true, unscaled gradients)."""
+def gradients_overflowed(step: Step) -> bool:
+    """Whether any gradient is inf or NaN (after unscaling: an fp16 overflow)."""
+    grads = [p.grad for p in step.optimizer.params if p.grad is not None]
+    return bool(grads) and not bool(torch.stack([g.isfinite().all() for g in grads]).all())
+
+
+def optimizer_step(step: Step) -> bool:
+    """The parameter update with the terms' hooks around it (they see the true, unscaled
+    gradients). Under fp16 loss scaling, an iteration whose gradients overflowed is skipped
+    whole, as apex skips the update: no parameter moves and no hook runs (so EWC/PI/RW never
+    see non-finite gradients), the scaler lowers its scale; the caller still advances the
+    iteration counter and the poly schedule and adds the losses, as the peers' loops do
+    (``scheduler.step()`` runs after the skipped ``optim.step()``). Returns False then."""
     if step.scaler is not None:
         step.scaler.unscale_(step.optimizer)
+        if gradients_overflowed(step):
+            step.scaler.step(step.optimizer)  # finds the inf and skips the update
+            step.scaler.update()  # backs the scale off
+            step.state.overflows += 1
+            log.info("gradients overflowed at iteration %d: update skipped, loss scale now %g",
+                     step.ctx.iteration, step.scaler.get_scale())
+            return False
     for term in step.terms:
         term.after_backward(step.ctx)
     if step.scaler is not None:
@@ -333,6 +352,7 @@ def optimizer_step(step: Step) -> None:
         step.optimizer.step()
     for term in step.terms:
         term.after_optimizer_step(step.ctx)
+    return True
 
 
 def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
@@ -425,6 +445,7 @@ def step_metrics(step: Step) -> dict[str, Any]:
         "images_per_s": st.n_images / st.elapsed if st.elapsed > 0 else math.nan,
         "iterations": step.ctx.iteration,
         "bad_batches_skipped": st.bad_batches,
+        "overflow_skipped": st.overflows,
         "loss_history": st.history,
         "contrast_batch": per_rank // step.accum if coupled else None,
         "peak_gpu_mem_mb": (
