@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -128,9 +129,10 @@ def digits_no_ignore(tiny_digits, tmp_path_factory):
     return root
 
 
-def _train(cmd_prefix, run_file, out):
+def _train(cmd_prefix, run_file, out, prev=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
     cmd = [*cmd_prefix, "ucd", "train", "--run", str(run_file), "--out", str(out)]
+    cmd += ["--prev", str(prev)] if prev else []
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -169,3 +171,43 @@ def test_two_gloo_ranks_equal_one_process_on_the_same_global_batch(
         torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6, msg=k)
         moved += int(not torch.equal(wa[k], wb[k]))
     assert moved > 0  # the ranks really trained (not a copy of one process's weights)
+
+
+def test_device_batch_on_one_process_equals_that_many_images_per_rank(
+    tiny_config, digits_no_ignore, tmp_path
+):
+    """MiB+UCD step 1: 1 process x 16 images with train.device_batch 8 == 2 gloo ranks x 8
+    (the contrast set of each rank is its 8 images; batch norm synchronised over 16), within
+    float tolerance; 1 process x 16 without it contrasts all 16 images, and differs."""
+    cfg = tiny_config
+    cfg["datasets"]["digits"]["root"] = str(digits_no_ignore)
+    cfg["datasets"]["digits"]["train"] = {"device": "cpu"}
+    cfg["datasets"]["digits"]["optim"]["batch_size"] = 16
+    step0 = tmp_path / "step0" / "model.pt"
+    run0 = tmp_path / "run0.yaml"
+    run0.write_text(yaml.safe_dump(make_run(cfg, digits_no_ignore).to_dict()))
+    assert _train([sys.executable, "-m"], run0, step0).returncode == 0
+    run = make_run(cfg, digits_no_ignore, method="mib_ucd", step=1)
+    files = {}
+    for name, device_batch in (("whole", None), ("groups", 8)):
+        files[name] = tmp_path / f"{name}.yaml"
+        r = run.replace(train=dataclasses.replace(run.train, device_batch=device_batch))
+        files[name].write_text(yaml.safe_dump(r.to_dict()))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    torchrun += ["--nproc_per_node", "2", "-m", "--"]
+    outs = {}
+    for name, prefix, run_file in (("two", torchrun, files["whole"]),
+                                   ("groups", [sys.executable, "-m"], files["groups"]),
+                                   ("whole", [sys.executable, "-m"], files["whole"])):
+        outs[name] = tmp_path / name / "model.pt"
+        done = _train(prefix, run_file, outs[name], prev=step0)
+        assert done.returncode == 0, [ln for ln in done.stderr.splitlines() if "rror" in ln]
+    two, groups, whole = (load_checkpoint(outs[n]) for n in ("two", "groups", "whole"))
+    assert two["metrics"]["contrast_batch"] == groups["metrics"]["contrast_batch"] == 8
+    assert whole["metrics"]["contrast_batch"] == 16
+    assert two["metrics"]["iterations"] == groups["metrics"]["iterations"] > 1
+    for k in two["model"]:
+        torch.testing.assert_close(groups["model"][k], two["model"][k], rtol=1e-5, atol=1e-6,
+                                   msg=k)
+    far = max(float((whole["model"][k] - two["model"][k]).abs().max()) for k in two["model"])
+    assert far > 1e-4  # contrasting 16 images is another training

@@ -168,6 +168,7 @@ class Step:
     loader: DataLoader  # whole global batches (hooks that pass over the data)
     train_loader: DataLoader  # this rank's share of every global batch
     accum: int  # micro-batches per optimiser step
+    contrast: int | None  # images per contrast set of the batch-coupled terms (None: no such term)
     state: StepProgress = field(default_factory=StepProgress)
 
     @property
@@ -175,16 +176,27 @@ class Step:
         return self.run.optim.epochs * len(self.loader)
 
 
-def check_accumulation(terms: list[Term], accum: int, run: RunConfig) -> None:
-    """Refuse micro-batches for terms whose loss couples the images of a batch (contrastive
-    sets): they would silently see a smaller batch than the config names."""
+def contrast_group(terms: list[Term], run: RunConfig, world_size: int, accum: int) -> int | None:
+    """Images per contrast set of the terms coupling a batch's images (None: no such term):
+    ``train.device_batch`` (the images one device held in the setup reproduced), else each
+    rank's share of the batch. Refused when it exceeds or does not divide a rank's share, or
+    when micro-batches (accumulation) would split a contrast set, which would silently shrink
+    it."""
+    per_rank = run.optim.batch_size // world_size
+    group = run.train.device_batch or per_rank
+    if group > per_rank or per_rank % group:
+        raise ConfigError(
+            f"train.device_batch={group} must divide the {per_rank} images each of the "
+            f"{world_size} rank(s) holds (optim.batch_size={run.optim.batch_size}): a rank "
+            "holds whole devices' batches")
     coupled = [t.name for t in terms if t.batch_coupled]
-    if accum > 1 and coupled:
+    if coupled and (per_rank // accum) % group:
         raise ConfigError(
             f"train.per_gpu_batch={run.train.per_gpu_batch} splits each GPU's batch into {accum} "
-            f"micro-batches, but {', '.join(coupled)} contrast pixels across the whole batch: "
-            "unset train.per_gpu_batch (or use more GPUs) so the contrast set is the batch named"
-        )
+            f"micro-batches, but {', '.join(coupled)} contrast pixels across the whole batch of "
+            f"a device ({group} images): unset train.per_gpu_batch (or use more GPUs) so the "
+            "contrast set is the batch named")
+    return group if coupled else None
 
 
 def set_up(run: RunConfig, out: str | Path, prev: str | Path | None) -> Step:
@@ -214,14 +226,14 @@ def set_up(run: RunConfig, out: str | Path, prev: str | Path | None) -> Step:
     ctx.loader, ctx.max_iterations = loader, run.optim.epochs * len(loader)
     accum = ddp.accumulation_steps(run.optim.batch_size, info.world_size,
                                    run.train.per_gpu_batch)
-    check_accumulation(terms, accum, run)
+    contrast = contrast_group(terms, run, info.world_size, accum)
     o = run.optim
     optimizer = SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
                     weight_decay=o.weight_decay)
     return Step(run=run, out=out, info=info, precision=precision, model=model,
                 fwd_model=ddp.wrap_model(model, info, device), terms=terms, optimizer=optimizer,
                 scaler=precision.grad_scaler(), ctx=ctx, loader=loader,
-                train_loader=ddp.shard_loader(loader, info), accum=accum)
+                train_loader=ddp.shard_loader(loader, info), accum=accum, contrast=contrast)
 
 
 # ------------------------------------------------------------------------- resumable state
@@ -279,6 +291,18 @@ def _problem(losses: dict[str, torch.Tensor], step: Step) -> str | None:
     return None
 
 
+def term_loss(term: Term, batch: Batch, group: int | None) -> torch.Tensor:
+    """A term's loss on the batch; a term coupling the images of a batch (contrast sets) is
+    computed on each group of ``group`` images and averaged, as data-parallel training
+    averages the devices' losses (the forward pass, batch norm included, saw the whole batch,
+    as synchronised batch norm does)."""
+    n = batch.images.shape[0]
+    if not term.batch_coupled or group is None or group >= n:
+        return term.loss(batch)
+    return torch.stack([term.loss(batch.select(lo, lo + group)) for lo in range(0, n, group)]
+                       ).mean()
+
+
 def forward_backward(step: Step, images: torch.Tensor, labels: torch.Tensor):
     """Weighted loss terms of this rank's batch, backpropagated micro-batch by micro-batch.
 
@@ -295,7 +319,8 @@ def forward_backward(step: Step, images: torch.Tensor, labels: torch.Tensor):
                     with torch.no_grad():
                         old_out = step.ctx.old_model(ims)
                 batch = Batch(ims, lbs, out, old_out, step.ctx)
-                losses = {t.name: t.weight * t.loss(batch) for t in step.terms}
+                losses = {t.name: t.weight * term_loss(t, batch, step.contrast)
+                          for t in step.terms}
             problem = _problem(losses, step)
             if ddp.any_rank(problem is not None, step.info):
                 return None, problem or "a loss is not finite on another rank"
@@ -438,8 +463,6 @@ def train_step(run: RunConfig, out: str | Path, prev: str | Path | None = None) 
 def step_metrics(step: Step) -> dict[str, Any]:
     """What the training itself measured (evaluation adds the IoUs)."""
     st, device = step.state, step.ctx.device
-    coupled = any(t.batch_coupled for t in step.terms)
-    per_rank = step.run.optim.batch_size // step.info.world_size
     return {
         "train_time_s": st.elapsed,
         "images_per_s": st.n_images / st.elapsed if st.elapsed > 0 else math.nan,
@@ -447,7 +470,7 @@ def step_metrics(step: Step) -> dict[str, Any]:
         "bad_batches_skipped": st.bad_batches,
         "overflow_skipped": st.overflows,
         "loss_history": st.history,
-        "contrast_batch": per_rank // step.accum if coupled else None,
+        "contrast_batch": step.contrast,
         "peak_gpu_mem_mb": (
             torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
         ),
