@@ -173,12 +173,10 @@ def test_two_gloo_ranks_equal_one_process_on_the_same_global_batch(
     assert moved > 0  # the ranks really trained (not a copy of one process's weights)
 
 
-def test_device_batch_on_one_process_equals_that_many_images_per_rank(
-    tiny_config, digits_no_ignore, tmp_path
-):
-    """MiB+UCD step 1: 1 process x 16 images with train.device_batch 8 == 2 gloo ranks x 8
-    (the contrast set of each rank is its 8 images; batch norm synchronised over 16), within
-    float tolerance; 1 process x 16 without it contrasts all 16 images, and differs."""
+def test_two_devices_on_one_process_equal_two_ranks(tiny_config, digits_no_ignore, tmp_path):
+    """MiB+UCD step 1: 1 process x 16 images with train.devices 2 == 2 gloo ranks x 8 (the
+    contrast set of each rank is its 8 images; batch norm synchronised over 16), within float
+    tolerance; 1 process x 16 without it contrasts all 16 images, and differs."""
     cfg = tiny_config
     cfg["datasets"]["digits"]["root"] = str(digits_no_ignore)
     cfg["datasets"]["digits"]["train"] = {"device": "cpu"}
@@ -189,9 +187,9 @@ def test_device_batch_on_one_process_equals_that_many_images_per_rank(
     assert _train([sys.executable, "-m"], run0, step0).returncode == 0
     run = make_run(cfg, digits_no_ignore, method="mib_ucd", step=1)
     files = {}
-    for name, device_batch in (("whole", None), ("groups", 8)):
+    for name, devices in (("whole", None), ("groups", 2)):
         files[name] = tmp_path / f"{name}.yaml"
-        r = run.replace(train=dataclasses.replace(run.train, device_batch=device_batch))
+        r = run.replace(train=dataclasses.replace(run.train, devices=devices))
         files[name].write_text(yaml.safe_dump(r.to_dict()))
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     torchrun += ["--nproc_per_node", "2", "-m", "--"]

@@ -140,10 +140,10 @@ class TrainConfig:
     amp: str = _opt("none", "str", choices=("none", "bf16", "fp16"))  # GPU only
     channels_last: bool = _opt(False, "bool")  # GPU only
     per_gpu_batch: int | None = _opt(None, "int?", low=1)  # micro-batch (accumulation)
-    # images of one device of the setup reproduced (peers: 12 on each of 2 GPUs); None: each
-    # rank's share of the batch. Terms coupling a batch's images (contrast sets) see groups of
-    # this many; batch norm always sees the whole batch (synchronised across ranks).
-    device_batch: int | None = _opt(None, "int?", low=1)
+    # data-parallel devices of the setup reproduced (the peers: 2 GPUs x 12 images); None: this
+    # run's ranks. Terms coupling a batch's images (contrast sets) see each device's share;
+    # batch norm always sees the whole batch (synchronised across ranks, as InPlaceABNSync).
+    devices: int | None = _opt(None, "int?", low=1)
     checkpoint_every_s: float = _opt(600.0, "float", low=0)
     max_bad_batches: int = _opt(0, "int", low=0)  # non-finite batches skipped before failing
     threads: int | None = _opt(None, "int?", low=1)  # torch CPU threads (None: torch's choice)

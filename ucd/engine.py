@@ -178,19 +178,17 @@ class Step:
 
 def contrast_group(terms: list[Term], run: RunConfig, world_size: int, accum: int) -> int | None:
     """Images per contrast set of the terms coupling a batch's images (None: no such term):
-    ``train.device_batch`` (the images one device held in the setup reproduced), else each
-    rank's share of the batch. Refused when it exceeds or does not divide a rank's share, or
-    when micro-batches (accumulation) would split a contrast set, which would silently shrink
-    it."""
-    per_rank = run.optim.batch_size // world_size
-    group = run.train.device_batch or per_rank
-    if group > per_rank or per_rank % group:
+    one device's share of the batch, over ``train.devices`` (the setup reproduced; None: this
+    run's ranks). Refused when the devices do not split the batch and the ranks evenly, or
+    when micro-batches (accumulation) would split a contrast set, silently shrinking it."""
+    devices, batch = run.train.devices or world_size, run.optim.batch_size
+    if devices % world_size or batch % devices:
         raise ConfigError(
-            f"train.device_batch={group} must divide the {per_rank} images each of the "
-            f"{world_size} rank(s) holds (optim.batch_size={run.optim.batch_size}): a rank "
-            "holds whole devices' batches")
+            f"train.devices={devices} must split optim.batch_size={batch} evenly, and each of "
+            f"this run's {world_size} rank(s) must hold whole devices' shares")
+    group = batch // devices
     coupled = [t.name for t in terms if t.batch_coupled]
-    if coupled and (per_rank // accum) % group:
+    if coupled and (batch // world_size // accum) % group:
         raise ConfigError(
             f"train.per_gpu_batch={run.train.per_gpu_batch} splits each GPU's batch into {accum} "
             f"micro-batches, but {', '.join(coupled)} contrast pixels across the whole batch of "
