@@ -237,7 +237,10 @@ def make_dataset(
     else:
         raise ValueError(f"unknown split {split!r}; valid splits: train, val")
     ds = StepDataset(reader, samples, lut, tf, raw_tf, meta)
-    if split == "val" and images == "seen":
-        keep = [s for i, s in enumerate(samples) if holds_seen_class(ds._load(i)[1])]
-        ds = StepDataset(reader, keep, lut, tf, raw_tf, meta)
-    return ds
+    return seen_only(ds) if split == "val" and images == "seen" else ds
+
+
+def seen_only(ds: StepDataset) -> StepDataset:
+    """The validation images whose full label (before the crop) holds a seen class."""
+    keep = [s for i, s in enumerate(ds.samples) if holds_seen_class(ds._load(i)[1])]
+    return StepDataset(ds.reader, keep, ds.lut, ds.transform, ds.raw_transform, ds.meta)
