@@ -209,3 +209,25 @@ def test_two_devices_on_one_process_equal_two_ranks(tiny_config, digits_no_ignor
                                    msg=k)
     far = max(float((whole["model"][k] - two["model"][k]).abs().max()) for k in two["model"])
     assert far > 1e-4  # contrasting 16 images is another training
+
+
+def test_devices_must_split_the_batch_and_the_ranks(tiny_config, tiny_splits):
+    from ucd.config import ConfigError
+    from ucd.engine import contrast_group
+    from ucd.methods import TERMS
+
+    tiny_config["datasets"]["digits"]["train"] = {"devices": 3}
+    with pytest.raises(ConfigError, match="train.devices=3 does not split optim.batch_size=8"):
+        make_run(tiny_config, tiny_splits)  # refused with the config, before any job
+    run = make_run({**tiny_config, "datasets": {"digits": {
+        **tiny_config["datasets"]["digits"], "train": {"devices": 2}}}}, tiny_splits)
+    coupled, plain = [TERMS["ucd"]()], [TERMS["ce"]()]
+    assert contrast_group(coupled, run, world_size=1, accum=1) == 4  # 8 images / 2 devices
+    assert contrast_group(coupled, run, world_size=2, accum=1) == 4  # one device per rank
+    assert contrast_group(coupled, run, world_size=1, accum=2) == 4  # micro-batch = a device
+    assert contrast_group(plain, run, world_size=1, accum=1) is None
+    with pytest.raises(ConfigError, match="contrast pixels across the whole batch of a device"):
+        contrast_group(coupled, run, world_size=1, accum=4)  # micro-batches of 2 split a device
+    one = run.replace(train=dataclasses.replace(run.train, devices=1))
+    with pytest.raises(ConfigError, match="each of this run's 2 rank"):
+        contrast_group(coupled, one, world_size=2, accum=1)  # a device's 8 images on 2 ranks

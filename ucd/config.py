@@ -247,6 +247,10 @@ class RunConfig:
             raise ConfigError(f"setting must be 'disjoint' or 'overlapped', got {self.setting!r}")
         if self.step < 0 or self.seed < 0:
             raise ConfigError(f"step and seed must be >= 0, got {self.step}, {self.seed}")
+        if self.train.devices and self.optim.batch_size % self.train.devices:
+            raise ConfigError(
+                f"train.devices={self.train.devices} does not split optim.batch_size="
+                f"{self.optim.batch_size} evenly: each device holds the same number of images")
         if self.eval.background == "ignore" and self.eval.unseen == "background":
             raise ConfigError(
                 "eval.background: ignore drops the pixels labelled 0 from scoring, so unseen "
