@@ -37,7 +37,7 @@ from ucd.plan import Cell, Plan  # noqa: E402
 
 TABLE_METHODS = [
     "ft", "lwf", "lwf_mc", "ilt", "ilt_dagger", "ewc", "pi", "rw", "mib", "sdr", "mib_sdr",
-    "plop", "ucd", "mib_ucd", "plop_ucd", "mib_segcon", "mib_pixcon", "mib_cd",
+    "plop", "ucd", "ucd_official", "mib_ucd", "plop_ucd", "mib_segcon", "mib_pixcon", "mib_cd",
     "mib_ucd_bg", "mib_ucd_oldnew", "joint",
 ]
 

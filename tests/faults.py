@@ -2,10 +2,14 @@
 
 In-process: ``sigterm_at(monkeypatch, n)`` sends SIGTERM to this process right after training
 iteration ``n``; ``kill_in_save(monkeypatch, n)`` SIGKILLs it after the resumable state of
-iteration ``n`` is written to its temporary file and before it is published.
+iteration ``n`` is written to its temporary file and before it is published;
+``overflow_at(monkeypatch, n)`` trains with dynamic loss scaling on the CPU (torch's CPU
+GradScaler: the fp16 path's scaler, on fp32 compute) and makes one gradient of iteration ``n``
+infinite, as an fp16 overflow does.
 
 As a process (what SLURM does to a job): ``python -m tests.faults [--sigterm-at N]
-[--kill-in-save N] -- <ucd command line>`` installs the same faults, then runs ``ucd``.
+[--kill-in-save N] [--overflow-at N] -- <ucd command line>`` installs the same faults, then
+runs ``ucd``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import signal
 import sys
 from typing import Any
 
+import torch
+
+import ucd.distributed as distributed
 import ucd.engine as engine
 import ucd.resume as resume
 
@@ -61,16 +68,36 @@ def kill_in_save(monkeypatch: Any, n: int) -> None:
     monkeypatch.setattr(engine, "save_resume", saving)
 
 
+def overflow_at(monkeypatch: Any, n: int, init_scale: float = 2.0**10) -> None:
+    """Loss scaling on the CPU, and an inf in one gradient at iteration ``n`` (0-based: the
+    ``n + 1``-th optimiser step), after the backward pass and before the update."""
+    monkeypatch.setattr(distributed.Precision, "grad_scaler",
+                        lambda self, *args: torch.amp.GradScaler("cpu", init_scale=init_scale))
+    original = engine.forward_backward
+
+    def forward_backward(step, images, labels):
+        out = original(step, images, labels)
+        if step.ctx.iteration == n:
+            grad = next(p.grad for p in step.model.parameters() if p.grad is not None)
+            grad.view(-1)[0] = float("inf")
+        return out
+
+    monkeypatch.setattr(engine, "forward_backward", forward_backward)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults")
     parser.add_argument("--sigterm-at", type=int)
     parser.add_argument("--kill-in-save", type=int)
+    parser.add_argument("--overflow-at", type=int)
     parser.add_argument("ucd", nargs=argparse.REMAINDER, help="-- then the ucd arguments")
     args = parser.parse_args(argv)
     if args.sigterm_at is not None:
         sigterm_at(_Patch, args.sigterm_at)
     if args.kill_in_save is not None:
         kill_in_save(_Patch, args.kill_in_save)
+    if args.overflow_at is not None:
+        overflow_at(_Patch, args.overflow_at)
     from ucd.cli import main as ucd_main
 
     return ucd_main([a for a in args.ucd if a != "--"])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -128,9 +129,10 @@ def digits_no_ignore(tiny_digits, tmp_path_factory):
     return root
 
 
-def _train(cmd_prefix, run_file, out):
+def _train(cmd_prefix, run_file, out, prev=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
     cmd = [*cmd_prefix, "ucd", "train", "--run", str(run_file), "--out", str(out)]
+    cmd += ["--prev", str(prev)] if prev else []
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -169,3 +171,63 @@ def test_two_gloo_ranks_equal_one_process_on_the_same_global_batch(
         torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6, msg=k)
         moved += int(not torch.equal(wa[k], wb[k]))
     assert moved > 0  # the ranks really trained (not a copy of one process's weights)
+
+
+def test_two_devices_on_one_process_equal_two_ranks(tiny_config, digits_no_ignore, tmp_path):
+    """MiB+UCD step 1: 1 process x 16 images with train.devices 2 == 2 gloo ranks x 8 (the
+    contrast set of each rank is its 8 images; batch norm synchronised over 16), within float
+    tolerance; 1 process x 16 without it contrasts all 16 images, and differs."""
+    cfg = tiny_config
+    cfg["datasets"]["digits"]["root"] = str(digits_no_ignore)
+    cfg["datasets"]["digits"]["train"] = {"device": "cpu"}
+    cfg["datasets"]["digits"]["optim"]["batch_size"] = 16
+    step0 = tmp_path / "step0" / "model.pt"
+    run0 = tmp_path / "run0.yaml"
+    run0.write_text(yaml.safe_dump(make_run(cfg, digits_no_ignore).to_dict()))
+    assert _train([sys.executable, "-m"], run0, step0).returncode == 0
+    run = make_run(cfg, digits_no_ignore, method="mib_ucd", step=1)
+    files = {}
+    for name, devices in (("whole", None), ("groups", 2)):
+        files[name] = tmp_path / f"{name}.yaml"
+        r = run.replace(train=dataclasses.replace(run.train, devices=devices))
+        files[name].write_text(yaml.safe_dump(r.to_dict()))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    torchrun += ["--nproc_per_node", "2", "-m", "--"]
+    outs = {}
+    for name, prefix, run_file in (("two", torchrun, files["whole"]),
+                                   ("groups", [sys.executable, "-m"], files["groups"]),
+                                   ("whole", [sys.executable, "-m"], files["whole"])):
+        outs[name] = tmp_path / name / "model.pt"
+        done = _train(prefix, run_file, outs[name], prev=step0)
+        assert done.returncode == 0, [ln for ln in done.stderr.splitlines() if "rror" in ln]
+    two, groups, whole = (load_checkpoint(outs[n]) for n in ("two", "groups", "whole"))
+    assert two["metrics"]["contrast_batch"] == groups["metrics"]["contrast_batch"] == 8
+    assert whole["metrics"]["contrast_batch"] == 16
+    assert two["metrics"]["iterations"] == groups["metrics"]["iterations"] > 1
+    for k in two["model"]:
+        torch.testing.assert_close(groups["model"][k], two["model"][k], rtol=1e-5, atol=1e-6,
+                                   msg=k)
+    far = max(float((whole["model"][k] - two["model"][k]).abs().max()) for k in two["model"])
+    assert far > 1e-4  # contrasting 16 images is another training
+
+
+def test_devices_must_split_the_batch_and_the_ranks(tiny_config, tiny_splits):
+    from ucd.config import ConfigError
+    from ucd.engine import contrast_group
+    from ucd.methods import TERMS
+
+    tiny_config["datasets"]["digits"]["train"] = {"devices": 3}
+    with pytest.raises(ConfigError, match="train.devices=3 does not split optim.batch_size=8"):
+        make_run(tiny_config, tiny_splits)  # refused with the config, before any job
+    run = make_run({**tiny_config, "datasets": {"digits": {
+        **tiny_config["datasets"]["digits"], "train": {"devices": 2}}}}, tiny_splits)
+    coupled, plain = [TERMS["ucd"]()], [TERMS["ce"]()]
+    assert contrast_group(coupled, run, world_size=1, accum=1) == 4  # 8 images / 2 devices
+    assert contrast_group(coupled, run, world_size=2, accum=1) == 4  # one device per rank
+    assert contrast_group(coupled, run, world_size=1, accum=2) == 4  # micro-batch = a device
+    assert contrast_group(plain, run, world_size=1, accum=1) is None
+    with pytest.raises(ConfigError, match="contrast pixels across the whole batch of a device"):
+        contrast_group(coupled, run, world_size=1, accum=4)  # micro-batches of 2 split a device
+    one = run.replace(train=dataclasses.replace(run.train, devices=1))
+    with pytest.raises(ConfigError, match="each of this run's 2 rank"):
+        contrast_group(coupled, one, world_size=2, accum=1)  # a device's 8 images on 2 ranks

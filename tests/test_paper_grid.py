@@ -108,3 +108,62 @@ def test_step0_of_an_ablation_row_is_the_training_it_names(plan):
             assert shared.optim.batch_size == value
         else:
             assert plan.group(row_cell, 0, SEED) == plan.group(base_cell, 0, SEED)
+
+
+# Each row's conventions as the code that produced it runs (the peer files cited in
+# config/paper.yaml): precision, devices x images per device, training labels, test protocol.
+MIB = {"amp": "none", "devices": 2, "per_device": 12, "labels": "always", "images": "seen",
+       "unseen": "ignore", "background": "score"}
+UCD_CODE = {**MIB, "labels": "never", "unseen": "background"}
+PLOP = {**UCD_CODE, "amp": "fp16"}
+SDR = {**MIB, "devices": 1, "per_device": 8}
+CONVENTIONS = [
+    ("voc/15-1/overlapped/mib", MIB), ("voc/15-5/disjoint/lwf", MIB),
+    ("voc/19-1/disjoint/ewc", MIB), ("ade/100-50/disjoint/mib", {**MIB, "background": "ignore"}),
+    ("cityscapes/13-6/overlapped/ilt", MIB),
+    ("voc/15-1/overlapped/ucd_official", UCD_CODE), ("voc/15-5/disjoint/mib_ucd", UCD_CODE),
+    ("ade/100-50/disjoint/mib_cd", UCD_CODE),
+    ("cityscapes/13-6/overlapped/mib_ucd", {**UCD_CODE, "labels": "always", "unseen": "ignore"}),
+    ("voc/15-1/overlapped/plop", PLOP), ("ade/100-10/disjoint/plop_ucd", PLOP),
+    ("voc/15-5/disjoint/sdr", SDR), ("voc/19-1/overlapped/mib_sdr", SDR),
+    ("voc/15-1/disjoint/ilt_dagger", SDR),
+    ("ade/100-50/disjoint/mib_sdr", {**SDR, "per_device": 4, "background": "ignore"}),
+]
+
+
+@pytest.mark.parametrize("cell, want", CONVENTIONS)
+def test_rows_take_the_conventions_of_the_code_behind_their_numbers(plan, cell, want):
+    c = Cell(*cell.split("/"))
+    for step in plan.steps(c.dataset, c.task, c.method):
+        run = plan.run(c, step, SEED)
+        got = {"amp": run.train.amp, "devices": run.train.devices,
+               "per_device": run.optim.batch_size // run.train.devices,
+               "labels": run.labels.ignore_to_background, "images": run.eval.images,
+               "unseen": run.eval.unseen, "background": run.eval.background}
+        assert got == want, (cell, step)
+
+
+def test_sdr_rows_run_sdr_s_step_0_and_its_19_1_rates(plan):
+    for method in ("sdr", "mib_sdr"):
+        cell = Cell("voc", "19-1", "disjoint", method)
+        step0, step1 = plan.run(cell, 0, SEED), plan.run(cell, 1, SEED)
+        assert (step0.optim.lr, step1.optim.lr) == (1e-3, 1e-4)
+        for term in ("sdr_attraction", "sdr_repulsion", "sdr_sparsity"):
+            assert step0.params[term]["at_step0"] is False
+    assert plan.run(Cell("voc", "15-1", "disjoint", "sdr"), 1, SEED).optim.lr == 1e-3
+
+
+def test_every_trained_row_of_table3_has_the_scripts_ade_rate_as_a_variant(plan):
+    """Every peer script trains ADE's later steps at lr 1e-3 (the paper: 1e-2)."""
+    spec = get_spec("table3")
+    for method in {r.method for r in spec.rows} - {"incseg", "joint"}:
+        cell, variant = Cell("ade", "100-50", "disjoint", method), f"{method}-lr0.001"
+        assert variant in plan.config["variants"], variant
+        for step in (0, 1):
+            mine = flat(plan.run(cell._replace(method=variant), step, SEED).to_dict())
+            theirs = flat(plan.run(cell, step, SEED).to_dict())
+            for name in IDENTITY:
+                mine.pop(name), theirs.pop(name)
+            diff = {k for k in mine if mine[k] != theirs[k]}
+            assert diff == (set() if step == 0 else {"optim.lr"}), (variant, step)
+            assert step == 0 or mine["optim.lr"] == 1e-3

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,31 @@ MODEL_KEYS = ("backbone", "output_stride", "width", "head_channels", "aspp_rates
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupt, or does not fit the step that wants to use it."""
+
+
+class UnsafeFileError(CheckpointError):
+    """A file holds more than tensors and plain containers: refused before anything in it runs."""
+
+
+def load_plain(source: str | Path | bytes, path: str | Path) -> Any:
+    """``torch.load`` restricted to tensors, numbers, strings and plain containers
+    (``weights_only=True``): a pickle that names any other callable (a class, ``open``,
+    ``os.system``) is refused when that name is read, before it is called, so loading a file
+    shared by someone else never runs its code. ``path`` names the file in messages.
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        return torch.load(stream, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise  # a truncated or corrupt file: the caller's message
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        what = f"names {found.group(1)}" if found else "holds objects"
+        raise UnsafeFileError(
+            f"{path} {what}, which is not a tensor, number, string or plain container: refused "
+            "without loading it (a checkpoint or resumable state written by ucd holds only "
+            "those; a file from elsewhere may run code when unpickled)"
+        ) from None
 
 
 def _digest(blob: bytes) -> str:
@@ -65,7 +92,9 @@ def load_checkpoint(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
                 "(truncated or modified); retrain this step (delete the file and rerun)"
             )
     try:
-        payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+        payload = load_plain(blob, path)
+    except UnsafeFileError:
+        raise
     except Exception as err:  # truncated zip, pickle error, ...
         raise CheckpointError(
             f"checkpoint {path} cannot be read ({err}); retrain this step"

@@ -94,7 +94,7 @@ def _merged_config(paths: list[str]) -> dict:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ucd.layers import check_static, explain, resolve
+    from ucd.layers import check_static, derived, explain, resolve
 
     config = _merged_config(args.config)
     check_static(config)
@@ -105,6 +105,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(run.to_dict(), sort_keys=False))
         return 0
     values = explain(config, **where)
+    values = {**values, **derived(config, values)}
     width = max(len(k) for k in values)
     for key, (value, layer) in values.items():
         print(f"{key:{width}s}  {json.dumps(value):24s}  {layer}")

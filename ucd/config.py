@@ -151,6 +151,10 @@ class TrainConfig:
     amp: str = _opt("none", "str", choices=("none", "bf16", "fp16"))  # GPU only
     channels_last: bool = _opt(False, "bool")  # GPU only
     per_gpu_batch: int | None = _opt(None, "int?", low=1)  # micro-batch (accumulation)
+    # data-parallel devices of the setup reproduced (the peers: 2 GPUs x 12 images); None: this
+    # run's ranks. Terms coupling a batch's images (contrast sets) see each device's share;
+    # batch norm always sees the whole batch (synchronised across ranks, as InPlaceABNSync).
+    devices: int | None = _opt(None, "int?", low=1)
     checkpoint_every_s: float = _opt(600.0, "float", low=0)
     max_bad_batches: int = _opt(0, "int", low=0)  # non-finite batches skipped before failing
     threads: int | None = _opt(None, "int?", low=1)  # torch CPU threads (None: torch's choice)
@@ -159,9 +163,14 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation after the step on the full validation set."""
+    """Evaluation after the step on the validation set: which images, which labels."""
 
     unseen: str = _opt("ignore", "str", choices=("ignore", "background"))  # not-yet-seen classes
+    # all: every validation image (ours); seen: only images holding a class seen so far
+    # (background aside), as MiB's, PLOP's, SDR's and the official UCD code's test sets
+    images: str = _opt("all", "str", choices=("all", "seen"))
+    # score: pixels labelled 0 are scored (ours); ignore: 0 -> 255 (MiB's ADE test loader)
+    background: str = _opt("score", "str", choices=("score", "ignore"))
     batch_size: int = _opt(8, "int", low=1)
     predictions: int = _opt(4, "int", low=0)  # images kept for the qualitative maps
 
@@ -249,6 +258,15 @@ class RunConfig:
             raise ConfigError(f"setting must be 'disjoint' or 'overlapped', got {self.setting!r}")
         if self.step < 0 or self.seed < 0:
             raise ConfigError(f"step and seed must be >= 0, got {self.step}, {self.seed}")
+        if self.train.devices and self.optim.batch_size % self.train.devices:
+            raise ConfigError(
+                f"train.devices={self.train.devices} does not split optim.batch_size="
+                f"{self.optim.batch_size} evenly: each device holds the same number of images")
+        if self.eval.background == "ignore" and self.eval.unseen == "background":
+            raise ConfigError(
+                "eval.background: ignore drops the pixels labelled 0 from scoring, so unseen "
+                "classes cannot be scored as background (eval.unseen: background); use "
+                "eval.unseen: ignore with it (as MiB's ADE loader: both become 255)")
 
     @property
     def ignore_to_background(self) -> bool:

@@ -147,6 +147,7 @@ class StepProgress:
     n_images: int = 0
     elapsed: float = 0.0
     bad_batches: int = 0
+    overflows: int = 0  # fp16 iterations whose gradients overflowed (update skipped)
     history: list[dict[str, float]] = field(default_factory=list)  # mean losses per epoch
     sums: dict[str, float] = field(default_factory=dict)  # loss sums of the current epoch
 
@@ -168,6 +169,7 @@ class Step:
     loader: DataLoader  # whole global batches (hooks that pass over the data)
     train_loader: DataLoader  # this rank's share of every global batch
     accum: int  # micro-batches per optimiser step
+    contrast: int | None  # images per contrast set of the batch-coupled terms (None: no such term)
     state: StepProgress = field(default_factory=StepProgress)
 
     @property
@@ -179,16 +181,25 @@ class Step:
         return self.epochs * len(self.loader)
 
 
-def check_accumulation(terms: list[Term], accum: int, run: RunConfig) -> None:
-    """Refuse micro-batches for terms whose loss couples the images of a batch (contrastive
-    sets): they would silently see a smaller batch than the config names."""
+def contrast_group(terms: list[Term], run: RunConfig, world_size: int, accum: int) -> int | None:
+    """Images per contrast set of the terms coupling a batch's images (None: no such term):
+    one device's share of the batch, over ``train.devices`` (the setup reproduced; None: this
+    run's ranks). Refused when the devices do not split the batch and the ranks evenly, or
+    when micro-batches (accumulation) would split a contrast set, silently shrinking it."""
+    devices, batch = run.train.devices or world_size, run.optim.batch_size
+    if devices % world_size or batch % devices:
+        raise ConfigError(
+            f"train.devices={devices} must split optim.batch_size={batch} evenly, and each of "
+            f"this run's {world_size} rank(s) must hold whole devices' shares")
+    group = batch // devices
     coupled = [t.name for t in terms if t.batch_coupled]
-    if accum > 1 and coupled:
+    if coupled and (batch // world_size // accum) % group:
         raise ConfigError(
             f"train.per_gpu_batch={run.train.per_gpu_batch} splits each GPU's batch into {accum} "
-            f"micro-batches, but {', '.join(coupled)} contrast pixels across the whole batch: "
-            "unset train.per_gpu_batch (or use more GPUs) so the contrast set is the batch named"
-        )
+            f"micro-batches, but {', '.join(coupled)} contrast pixels across the whole batch of "
+            f"a device ({group} images): unset train.per_gpu_batch (or use more GPUs) so the "
+            "contrast set is the batch named")
+    return group if coupled else None
 
 
 def set_up(run: RunConfig, out: str | Path, prev: str | Path | None) -> Step:
@@ -218,14 +229,14 @@ def set_up(run: RunConfig, out: str | Path, prev: str | Path | None) -> Step:
     ctx.loader, ctx.max_iterations = loader, run.optim.epochs_for(len(loader)) * len(loader)
     accum = ddp.accumulation_steps(run.optim.batch_size, info.world_size,
                                    run.train.per_gpu_batch)
-    check_accumulation(terms, accum, run)
+    contrast = contrast_group(terms, run, info.world_size, accum)
     o = run.optim
     optimizer = SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
                     weight_decay=o.weight_decay)
     return Step(run=run, out=out, info=info, precision=precision, model=model,
                 fwd_model=ddp.wrap_model(model, info, device), terms=terms, optimizer=optimizer,
                 scaler=precision.grad_scaler(), ctx=ctx, loader=loader,
-                train_loader=ddp.shard_loader(loader, info), accum=accum)
+                train_loader=ddp.shard_loader(loader, info), accum=accum, contrast=contrast)
 
 
 # ------------------------------------------------------------------------- resumable state
@@ -283,6 +294,18 @@ def _problem(losses: dict[str, torch.Tensor], step: Step) -> str | None:
     return None
 
 
+def term_loss(term: Term, batch: Batch, group: int | None) -> torch.Tensor:
+    """A term's loss on the batch; a term coupling the images of a batch (contrast sets) is
+    computed on each group of ``group`` images and averaged, as data-parallel training
+    averages the devices' losses (the forward pass, batch norm included, saw the whole batch,
+    as synchronised batch norm does)."""
+    n = batch.images.shape[0]
+    if not term.batch_coupled or group is None or group >= n:
+        return term.loss(batch)
+    return torch.stack([term.loss(batch.select(lo, lo + group)) for lo in range(0, n, group)]
+                       ).mean()
+
+
 def forward_backward(step: Step, images: torch.Tensor, labels: torch.Tensor):
     """Weighted loss terms of this rank's batch, backpropagated micro-batch by micro-batch.
 
@@ -299,7 +322,8 @@ def forward_backward(step: Step, images: torch.Tensor, labels: torch.Tensor):
                     with torch.no_grad():
                         old_out = step.ctx.old_model(ims)
                 batch = Batch(ims, lbs, out, old_out, step.ctx)
-                losses = {t.name: t.weight * t.loss(batch) for t in step.terms}
+                losses = {t.name: t.weight * term_loss(t, batch, step.contrast)
+                          for t in step.terms}
             problem = _problem(losses, step)
             if ddp.any_rank(problem is not None, step.info):
                 return None, problem or "a loss is not finite on another rank"
@@ -325,10 +349,28 @@ def skip_bad_batch(step: Step, problem: str) -> None:
     log.warning("%s: batch skipped (%d/%d)", problem, step.state.bad_batches, max_bad)
 
 
-def optimizer_step(step: Step) -> None:
-    """Hooks around the parameter update (they see the true, unscaled gradients)."""
+def gradients_overflowed(step: Step) -> bool:
+    """Whether any gradient is inf or NaN (after unscaling: an fp16 overflow)."""
+    grads = [p.grad for p in step.optimizer.params if p.grad is not None]
+    return bool(grads) and not bool(torch.stack([g.isfinite().all() for g in grads]).all())
+
+
+def optimizer_step(step: Step) -> bool:
+    """The parameter update with the terms' hooks around it (they see the true, unscaled
+    gradients). Under fp16 loss scaling, an iteration whose gradients overflowed is skipped
+    whole, as apex skips the update: no parameter moves and no hook runs (so EWC/PI/RW never
+    see non-finite gradients), the scaler lowers its scale; the caller still advances the
+    iteration counter and the poly schedule and adds the losses, as the peers' loops do
+    (``scheduler.step()`` runs after the skipped ``optim.step()``). Returns False then."""
     if step.scaler is not None:
         step.scaler.unscale_(step.optimizer)
+        if gradients_overflowed(step):
+            step.scaler.step(step.optimizer)  # finds the inf and skips the update
+            step.scaler.update()  # backs the scale off
+            step.state.overflows += 1
+            log.info("gradients overflowed at iteration %d: update skipped, loss scale now %g",
+                     step.ctx.iteration, step.scaler.get_scale())
+            return False
     for term in step.terms:
         term.after_backward(step.ctx)
     if step.scaler is not None:
@@ -338,6 +380,7 @@ def optimizer_step(step: Step) -> None:
         step.optimizer.step()
     for term in step.terms:
         term.after_optimizer_step(step.ctx)
+    return True
 
 
 def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
@@ -423,15 +466,14 @@ def train_step(run: RunConfig, out: str | Path, prev: str | Path | None = None) 
 def step_metrics(step: Step) -> dict[str, Any]:
     """What the training itself measured (evaluation adds the IoUs)."""
     st, device = step.state, step.ctx.device
-    coupled = any(t.batch_coupled for t in step.terms)
-    per_rank = step.run.optim.batch_size // step.info.world_size
     return {
         "train_time_s": st.elapsed,
         "images_per_s": st.n_images / st.elapsed if st.elapsed > 0 else math.nan,
         "iterations": step.ctx.iteration,
         "bad_batches_skipped": st.bad_batches,
+        "overflow_skipped": st.overflows,
         "loss_history": st.history,
-        "contrast_batch": per_rank // step.accum if coupled else None,
+        "contrast_batch": step.contrast,
         "peak_gpu_mem_mb": (
             torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
         ),

@@ -204,6 +204,21 @@ def explain(config: Mapping[str, Any], *, dataset: str, task: str, setting: str,
     return {**{k: (v, "run") for k, v in identity.items()}, **resolved}
 
 
+def derived(config: Mapping[str, Any],
+            values: Mapping[str, tuple[Any, str]]) -> dict[str, tuple[Any, str]]:
+    """What follows from resolved values (``--explain`` prints it after them): the images per
+    device, the global batch over ``train.devices`` (None: the GPUs of a training job,
+    ``resources.train.gpus``)."""
+    batch, batch_layer = values["optim.batch_size"]
+    devices, devices_layer = values["train.devices"]
+    if devices is None:
+        gpus = ((config.get("resources") or {}).get("train") or {}).get("gpus")
+        devices, devices_layer = max(int(gpus or 1), 1), "resources.train.gpus"
+    return {"batch per device": (batch / devices if batch % devices else batch // devices,
+                                 f"optim.batch_size / {devices} devices ({batch_layer}; "
+                                 f"{devices_layer})")}
+
+
 def replay_dir(config: Mapping[str, Any], base: str, dataset: str, task: str, setting: str,
                step: int, resolved: Mapping[str, tuple[Any, str]]) -> str | None:
     """RESULTS/replay/{dataset}/{task}/{setting}/step{k}/n{images per class}: the replay set

@@ -21,12 +21,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ucd.checkpoint import UnsafeFileError, load_plain
 from ucd.config import config_hash
 
 log = logging.getLogger("ucd.resume")
 
 RESUME_EXIT_CODE = 75  # EX_TEMPFAIL: "try again", the state is saved
-RESUME_FORMAT = "ucd-resume/2"  # 2: ucd.optim.SGD state
+# 2: ucd.optim.SGD state; 3: plain data only (loads with weights_only=True)
+RESUME_FORMAT = "ucd-resume/3"
 
 
 class Preempted(SystemExit):
@@ -130,18 +132,26 @@ def resume_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".resume")
 
 
+def rng_state() -> dict[str, Any]:
+    """The CPU random generators' states as tensors, numbers and tuples (NumPy's key array as
+    a tensor), so that a resumable state loads with ``weights_only=True``."""
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                      float(cached))}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+
+
 def save_resume(path: Path, state: dict[str, Any], run: dict[str, Any]) -> None:
     """Write the resumable state atomically; a kill mid-write leaves the previous state intact."""
-    state = {
-        **state,
-        "format": RESUME_FORMAT,
-        "config_hash": config_hash(run),
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
-        },
-    }
+    state = {**state, "format": RESUME_FORMAT, "config_hash": config_hash(run), "rng": rng_state()}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(state, tmp)
     publish(tmp, path)
@@ -155,22 +165,29 @@ def publish(tmp: Path, path: Path) -> None:
 
 
 def load_resume(path: Path, run: dict[str, Any]) -> dict[str, Any] | None:
-    """The saved state for this exact run config, or None (stale/unreadable ones are set aside)."""
+    """The saved state for this exact run config, or None (stale, unreadable and refused ones
+    are set aside, with a warning naming the file). Loaded with ``weights_only=True``
+    (:func:`ucd.checkpoint.load_plain`): a state holding anything but tensors and plain
+    containers is refused before any of it runs."""
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        ok = state.get("format") == RESUME_FORMAT
+        state = load_plain(path, path)
+        ok = isinstance(state, dict) and state.get("format") == RESUME_FORMAT
+    except UnsafeFileError as err:
+        log.warning("%s; starting the step afresh", err)
+        ok, state = False, None
     except Exception as err:  # noqa: BLE001 - any unreadable file is set aside, never trusted
         log.warning("resumable state %s is unreadable (%s): starting the step afresh", path, err)
         ok, state = False, None
+    if state is not None and not ok:
+        log.warning("resumable state %s has format %r, not %r: starting the step afresh", path,
+                    state.get("format") if isinstance(state, dict) else None, RESUME_FORMAT)
     if state is not None and ok and state.get("config_hash") != config_hash(run):
         log.warning("resumable state %s was saved under another config: starting afresh", path)
         ok = False
     if not ok:
         path.replace(path.with_name(path.name + ".stale"))
         return None
-    random.setstate(state["rng"]["python"])
-    np.random.set_state(state["rng"]["numpy"])
-    torch.set_rng_state(state["rng"]["torch"])
+    set_rng_state(state["rng"])
     return state

@@ -1,4 +1,5 @@
-"""Test-time policy for classes not yet seen: ignored (ours) or background (PLOP, UCD code)."""
+"""Test protocol: classes not yet seen (ignored, ours; background, PLOP and UCD code), which
+images are scored (all, ours; seen, the peers'), and whether background pixels are scored."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 
 import ucd.engine as engine
 from tests.conftest import make_run
+from ucd.checkpoint import load_checkpoint, save_checkpoint
+from ucd.config import ConfigError
 from ucd.data.step import make_dataset
 from ucd.evaluation.evaluate import evaluate_checkpoint
 
@@ -45,3 +48,50 @@ def test_unseen_policy_is_applied_and_recorded(step0_ckpt, tiny_digits):
 def test_unknown_unseen_policy_is_refused(step0_ckpt):
     with pytest.raises(ValueError, match=r"unseen must be one of \['ignore', 'background'\]"):
         evaluate_checkpoint(step0_ckpt, device="cpu", unseen="zero")
+
+
+def _full_val(tiny_digits):
+    """Every validation image with labels masked as after step 0 of 5-5 (unseen -> 255)."""
+    return make_dataset("digits", tiny_digits, "5-5", "disjoint", 0, "val", crop_size=32,
+                        train_augment=False)
+
+
+def test_seen_images_policy_scores_only_images_holding_a_seen_class(step0_ckpt, tiny_digits):
+    every, _ = evaluate_checkpoint(step0_ckpt, batch_size=12, device="cpu")
+    seen, _ = evaluate_checkpoint(step0_ckpt, batch_size=12, device="cpu", images="seen")
+    assert every["images"] == "all" and seen["images"] == "seen"
+    # independent selection, from the raw labels: images holding one of classes 1..5
+    raw = make_dataset("digits", tiny_digits, "5-5", "disjoint", 0, "val", crop_size=32,
+                       train_augment=False, all_classes=True)
+    holds = [bool(np.isin(raw[i][1].numpy(), range(1, 6)).any()) for i in range(len(raw))]
+    assert 0 < sum(holds) < len(raw)  # the tiny set has both kinds
+    assert seen["n_val_images"] == sum(holds) and every["n_val_images"] == len(raw)
+    # the dropped images hold only background (and ignored pixels) after step-0 masking: they
+    # add to the background row only, one count per background pixel
+    full = _full_val(tiny_digits)
+    dropped_bg = sum(int((full[i][1] == 0).sum()) for i in range(len(full)) if not holds[i])
+    cm_all, cm_seen = np.array(every["confusion_matrix"]), np.array(seen["confusion_matrix"])
+    assert cm_all[1:].tolist() == cm_seen[1:].tolist()
+    assert cm_all[0].sum() - cm_seen[0].sum() == dropped_bg > 0
+
+
+def test_background_can_be_left_out_of_scoring(step0_ckpt, tiny_digits):
+    run = load_checkpoint(step0_ckpt)["config"]
+    run["eval"]["background"] = "ignore"
+    ckpt = step0_ckpt.with_name("bg_ignored.pt")
+    payload = load_checkpoint(step0_ckpt)
+    save_checkpoint(ckpt, {k: v for k, v in payload.items()
+                           if k not in ("format", "config_hash")} | {"config": run})
+    ignored, _ = evaluate_checkpoint(ckpt, batch_size=12, device="cpu")
+    scored, _ = evaluate_checkpoint(step0_ckpt, batch_size=12, device="cpu")
+    assert ignored["background"] == "ignore" and scored["background"] == "score"
+    cm_i, cm_s = np.array(ignored["confusion_matrix"]), np.array(scored["confusion_matrix"])
+    assert cm_i[0].sum() == 0 and cm_s[0].sum() > 0  # no pixel labelled 0 is scored
+    assert cm_i[1:].tolist() == cm_s[1:].tolist()
+    assert ignored["background_iou"] is None
+
+
+def test_background_ignored_with_unseen_as_background_is_refused(tiny_config, tiny_splits):
+    tiny_config["datasets"]["digits"]["eval"] = {"background": "ignore", "unseen": "background"}
+    with pytest.raises(ConfigError, match="eval.background: ignore .* eval.unseen: ignore"):
+        make_run(tiny_config, tiny_splits)

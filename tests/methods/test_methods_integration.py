@@ -15,8 +15,8 @@ from ucd.methods import get_method, list_methods
 
 METHODS = [
     "ft", "joint", "pi", "ewc", "rw", "lwf", "lwf_mc", "ilt", "ilt_dagger", "sdr", "mib",
-    "mib_sdr", "ucd", "mib_ucd", "plop", "plop_ucd", "mib_segcon", "mib_pixcon", "mib_cd",
-    "mib_ucd_bg", "mib_ucd_oldnew",
+    "mib_sdr", "ucd", "ucd_official", "mib_ucd", "plop", "plop_ucd", "mib_segcon", "mib_pixcon",
+    "mib_cd", "mib_ucd_bg", "mib_ucd_oldnew",
 ]
 
 

@@ -293,6 +293,63 @@ def test_methods_are_composed_from_their_bases():
     assert get_method("plop").default_params()["pod"]["logits_weight"] == 0.0005
 
 
+def test_ucd_official_is_mib_plus_ucd_with_the_official_label_policy():
+    """The official code's `--method UCD`: loss_kd 10, unce, unkd, init_balanced (its
+    argparser) + the contrastive loss / 100 (its train.py), 255 kept (its loader)."""
+    official, ours = get_method("ucd_official"), get_method("mib_ucd")
+    expected = {
+        "mib_ce": {"weight": 1.0},
+        "mib_kd": {"weight": 10, "alpha": 1.0, "class_mean": True},
+        "ucd": {"weight": 0.01, "temperature": 0.07, "uncertainty": True,
+                "include_background": False, "old_includes_new": False, "chunk_size": None},
+    }
+    assert official.default_params() == expected
+    assert (official.init, official.step0, official.joint) == ("mib", "ft", False)
+    assert official.labels == {"ignore_to_background": "never"}
+    # the same terms and parameters as MiB+UCD; only the label policy differs
+    assert ours.default_params() == expected and ours.init == "mib"
+    assert ours.labels == {"ignore_to_background": "incremental"}
+    terms = official.build_terms(official.default_params(), 1)
+    assert [(t.name, t.weight) for t in terms] == [("mib_ce", 1.0), ("mib_kd", 10.0),
+                                                   ("ucd", 0.01)]
+    assert [t.name for t in official.build_terms(official.default_params(), 0)] == ["ce"]
+
+
+def test_mib_sdr_keeps_pytorch_init_as_sdr_code():
+    """SDR's `--method SDR` sets loss_kd 100, unce, unkd and SDR's terms, not init_balanced."""
+    m = get_method("mib_sdr")
+    assert m.init == "none" and get_method("mib").init == "mib"
+    assert m.default_params()["mib_kd"]["weight"] == 100
+
+
+@pytest.mark.parametrize("name", ["sdr_attraction", "sdr_repulsion", "sdr_sparsity"])
+def test_sdr_terms_can_be_idle_at_step_0_while_prototypes_accumulate(name):
+    g = torch.Generator().manual_seed(0)
+    feats = torch.rand(2, 3, 4, 4, generator=g, requires_grad=True)
+    labels = torch.zeros(2, 8, 8, dtype=torch.long)
+    labels[:, :4] = 3  # feature rows 0-1 of both images
+    labels[1, 4:, :4] = 5  # feature rows 2-3, columns 0-1 of image 1
+    saved = {"sdr_attraction": {"prototypes": torch.rand(6, 3, generator=g),
+                                "counts": torch.full((6,), 2)}}
+
+    def run(step, **params):
+        term = TERMS[name](**params)
+        ctx = ctx_for(step, prev_state=saved if step else {})
+        if name == "sdr_attraction":
+            term.before_step(ctx)
+        return term, term.loss(Batch(None, labels, {"stages": [feats], "logits": feats}, None,
+                                     ctx))
+
+    term, loss = run(0, at_step0=False)
+    assert loss.item() == 0.0
+    assert run(0)[1].item() != 0.0  # ours: the term trains at a method's own step 0
+    assert run(1, at_step0=False)[1].item() == run(1)[1].item()  # steps >= 1: unchanged
+    if name == "sdr_attraction":  # the prototypes of step 0 are built all the same
+        assert term.state_dict()["counts"].tolist() == [12, 0, 0, 16, 0, 4]
+    with pytest.raises(ValueError, match=f"term '{name}': at_step0 must be true or false"):
+        TERMS[name](at_step0="no")
+
+
 def test_dataset_overrides_reach_the_run_config(tiny_config):
     from ucd.layers import resolve
 

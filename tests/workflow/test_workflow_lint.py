@@ -85,13 +85,15 @@ def trained_step0(jobs) -> set[tuple[str, str, str, str]]:
 
 
 def step0_settings(config: dict, cell: tuple) -> tuple:
-    """What else a step 0 depends on in the paper grid: the label policy at step 0 and the
-    batch size (Figure 11's variants)."""
+    """What else a step 0 depends on in the paper grid: the label policy at step 0, the batch
+    size (Figure 11's variants, SDR's code), the precision and devices of the code behind the
+    row, and its test protocol (the job evaluates its checkpoint)."""
     from ucd.layers import resolve
 
     run = resolve(config, dataset=cell[0], task=cell[1], setting=cell[2],
                   method=cell[3], step=0, seed=42)
-    return run.ignore_to_background, run.optim.batch_size
+    return (run.ignore_to_background, run.optim.batch_size, run.train.amp, run.train.devices,
+            run.eval.images, run.eval.unseen, run.eval.background)
 
 
 def step0_training(dataset: str, task: str, setting: str) -> tuple:

@@ -2,9 +2,11 @@
 
 train, step k: the step's images from the split file; classes not learned at step k -> 0,
 255 stays 255 unless `ignore_to_background` (MiB's choice). all_classes (Joint): every
-training image, no masking. val, after step k: the full validation set, classes not yet
-seen -> 255 (`unseen="ignore"`, ours) or -> 0 (`unseen="background"`, as PLOP's and the
-official UCD code); all_classes: none masked. 255 stays 255 either way.
+training image, no masking. val, after step k: the full validation set (`images="all"`,
+ours) or only its images holding a class seen so far (`images="seen"`, the peers' test sets);
+classes not yet seen -> 255 (`unseen="ignore"`, ours) or -> 0 (`unseen="background"`, as
+PLOP's and the official UCD code); all_classes: none masked. 255 stays 255 either way, and
+class 0 becomes 255 with `background="ignore"` (MiB's ADE test loader).
 """
 
 from __future__ import annotations
@@ -50,16 +52,35 @@ def check_unseen(unseen: str) -> str:
     return unseen
 
 
+IMAGE_POLICIES = ("all", "seen")  # which validation images are scored
+BACKGROUND_POLICIES = ("score", "ignore")  # whether pixels labelled 0 are scored
+
+
+def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> str:
+    if value not in valid:
+        raise ValueError(f"{name} must be one of {list(valid)}, got {value!r}")
+    return value
+
+
 def val_lut(
-    task: Task, step: int, num_classes: int, *, all_classes: bool = False, unseen: str = "ignore"
+    task: Task, step: int, num_classes: int, *, all_classes: bool = False, unseen: str = "ignore",
+    background: str = "score",
 ) -> np.ndarray:
     """256-entry map of validation labels after `step`: unseen classes -> 255 ("ignore") or
-    0 ("background"); 255 stays 255."""
+    0 ("background"); 255 stays 255; class 0 -> 255 with ``background="ignore"``."""
     lut = np.full(256, UNSEEN_POLICIES[check_unseen(unseen)], np.uint8)
     lut[255] = 255
     for c in range(num_classes) if all_classes else task.classes_seen(step):
         lut[c] = c
+    if _check_choice("background", background, BACKGROUND_POLICIES) == "ignore":
+        lut[0] = 255
     return lut
+
+
+def holds_seen_class(label: np.ndarray) -> bool:
+    """Whether a validation label (after ``val_lut``) holds a seen class other than background:
+    a value in 1..254 (unseen classes became 0 or 255)."""
+    return bool(((label > 0) & (label < 255)).any())
 
 
 CACHE_LIMIT_BYTES = 256 * 2**20  # decoded images kept in memory when the whole set fits
@@ -174,12 +195,17 @@ def make_dataset(
     all_classes: bool = False,
     verify: bool | str = True,
     unseen: str = "ignore",
+    images: str = "all",
+    background: str = "score",
 ) -> StepDataset:
     """Dataset of `step` of `task` for split "train" or "val" (see module doc).
 
     split_file: the step's image ids (path, or a dict from compute_split); None computes
     them in memory. verify: data check of the split file ("fast", "full" or False).
     unseen: "val" labels of classes not yet seen, "ignore" (255) or "background" (0).
+    images: "val" images scored, "all" or "seen" (only those holding a class seen so far,
+    background aside, in their full label: the peers' test sets). background: "val" pixels
+    labelled 0, "score" or "ignore" (255, MiB's ADE test loader).
     """
     info = get_dataset_info(dataset)
     check_setting(dataset, setting)
@@ -189,10 +215,13 @@ def make_dataset(
     if not isinstance(crop_size, int) or crop_size < 1:
         raise ValueError(f"crop_size must be a positive int (got {crop_size!r})")
     check_unseen(unseen)
+    _check_choice("images", images, IMAGE_POLICIES)
     reader = get_reader(dataset, root)
     raw_tf = ValTransform(crop_size)
     meta = dict(dataset=dataset, task=t.name, setting=setting, step=step, split=split,
                 all_classes=all_classes, unseen=unseen, root=str(Path(root)))
+    if split == "val":
+        meta.update(images=images, background=background)
     if split == "train":
         if all_classes:
             samples = reader.samples("train")
@@ -203,8 +232,16 @@ def make_dataset(
         tf = TrainTransform(crop_size, flip=flip) if train_augment else raw_tf
     elif split == "val":
         samples = reader.samples("val")
-        lut = val_lut(t, step, info.num_classes, all_classes=all_classes, unseen=unseen)
+        lut = val_lut(t, step, info.num_classes, all_classes=all_classes, unseen=unseen,
+                      background=background)
         tf = raw_tf
     else:
         raise ValueError(f"unknown split {split!r}; valid splits: train, val")
-    return StepDataset(reader, samples, lut, tf, raw_tf, meta)
+    ds = StepDataset(reader, samples, lut, tf, raw_tf, meta)
+    return seen_only(ds) if split == "val" and images == "seen" else ds
+
+
+def seen_only(ds: StepDataset) -> StepDataset:
+    """The validation images whose full label (before the crop) holds a seen class."""
+    keep = [s for i, s in enumerate(ds.samples) if holds_seen_class(ds._load(i)[1])]
+    return StepDataset(ds.reader, keep, ds.lut, ds.transform, ds.raw_transform, ds.meta)

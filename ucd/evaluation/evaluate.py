@@ -1,8 +1,11 @@
-"""Evaluate a checkpoint on the full validation set: metrics.json and a few predictions.
+"""Evaluate a checkpoint on the validation set: metrics.json and a few predictions.
 
 The checkpoint carries its run config, so evaluation needs nothing else: the model, the task
-and step, and the validation labels' policy for classes not seen yet (``eval.unseen``:
-"ignore" = 255, ours and protocol.md's; "background" = 0, PLOP's and the official UCD code's).
+and step, and the test protocol (``eval``): the validation labels' policy for classes not seen
+yet (``unseen``: "ignore" = 255, ours and protocol.md's; "background" = 0, PLOP's and the
+official UCD code's), which images are scored (``images``: "all", ours; "seen", the images
+holding a class seen so far, as every peer's test set) and whether pixels labelled 0 are scored
+(``background``: "score"; "ignore", MiB's ADE test loader). Each is recorded in metrics.json.
 """
 
 from __future__ import annotations
@@ -102,21 +105,24 @@ def evaluate_checkpoint(
     n_predictions: int = 0,
     root: str | None = None,
     unseen: str | None = None,
+    images: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Metrics of a checkpoint (and, if asked, predictions on a few fixed validation images).
 
-    ``batch_size`` and ``unseen`` default to the checkpoint's run config (``eval`` section).
+    ``batch_size``, ``unseen`` and ``images`` default to the checkpoint's run config (``eval``
+    section).
     """
     ckpt = load_checkpoint(ckpt_path)
     run = RunConfig.from_dict(ckpt["config"], where=f"{ckpt_path}: config")
-    unseen = unseen or run.eval.unseen
+    unseen, images = unseen or run.eval.unseen, images or run.eval.images
     task, dev = get_task(run.dataset, run.task), _device(device)
     model = build_model(run.model, ckpt["classes"], pretrained=False)
     model.load_state_dict(ckpt["model"])
     model.to(dev).eval()
     k = task.n_steps - 1 if get_method(run.base_method).joint else run.step
     ds = make_dataset(run.dataset, root or run.data.root, run.task, run.setting, k, "val",
-                      crop_size=run.data.crop_size, train_augment=False, unseen=unseen)
+                      crop_size=run.data.crop_size, train_augment=False, unseen=unseen,
+                      images=images, background=run.eval.background)
     keep = Predictions(ds.ids, n_predictions)
     start = time.perf_counter()
     cm = confusion(model, ds, ckpt["classes"], get_dataset_info(run.dataset).num_classes, dev,
@@ -127,6 +133,8 @@ def evaluate_checkpoint(
     metrics: dict[str, Any] = {
         **ident,
         "unseen": unseen,
+        "images": images,
+        "background": run.eval.background,
         "classes_seen": sorted(c for head in ckpt["classes"] for c in head),
         "base_classes": old,
         "new_classes": new,

@@ -46,6 +46,7 @@ loss's backward pass and before the penalty's).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -55,6 +56,8 @@ __all__ = [
     "FisherEMA",
     "PathIntegral",
     "RiemannianWalk",
+    "estimator_from_state",
+    "estimator_state",
     "ewc_importance",
     "minmax_normalize",
     "pi_importance",
@@ -313,3 +316,32 @@ class RiemannianWalk:
     def state(self) -> dict[str, dict[str, Tensor]]:
         """What to carry to the next step: {"fisher": ..., "score": ...}."""
         return {"fisher": self.fisher.state(), "score": self.score()}
+
+
+_ESTIMATORS = {cls.__name__: cls for cls in (FisherEMA, PathIntegral, RiemannianWalk)}
+_KIND = "__estimator__"
+
+
+def estimator_state(estimator: FisherEMA | PathIntegral | RiemannianWalk) -> dict[str, Any]:
+    """An estimator's whole mid-step state as plain data (its attributes: tensors, dicts of
+    tensors, numbers, strings; a nested estimator likewise), so that a resumable state holding
+    it loads with ``torch.load(weights_only=True)``."""
+    if type(estimator) not in _ESTIMATORS.values():
+        raise TypeError(f"not an importance estimator: {type(estimator).__name__}")
+    return {_KIND: type(estimator).__name__,
+            **{k: estimator_state(v) if type(v) in _ESTIMATORS.values() else v
+               for k, v in vars(estimator).items()}}
+
+
+def estimator_from_state(state: Mapping[str, Any]) -> FisherEMA | PathIntegral | RiemannianWalk:
+    """The estimator :func:`estimator_state` saved (its class chosen from an allow-list)."""
+    kind = state.get(_KIND) if isinstance(state, Mapping) else None
+    if kind not in _ESTIMATORS:
+        raise ValueError(f"not a saved importance estimator (kind {kind!r}; known: "
+                         f"{', '.join(_ESTIMATORS)})")
+    estimator = object.__new__(_ESTIMATORS[kind])
+    for key, value in state.items():
+        if key != _KIND:
+            nested = isinstance(value, Mapping) and _KIND in value
+            setattr(estimator, key, estimator_from_state(value) if nested else value)
+    return estimator

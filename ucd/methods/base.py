@@ -54,6 +54,23 @@ class Batch:
     old_out: dict[str, Any] | None
     ctx: StepContext
 
+    def select(self, lo: int, hi: int) -> Batch:
+        """Images lo..hi-1 of the batch with their labels and both models' outputs (e.g. the
+        images one device of a data-parallel job holds)."""
+        return Batch(self.images[lo:hi], self.labels[lo:hi], _rows(self.out, lo, hi),
+                     _rows(self.old_out, lo, hi), self.ctx)
+
+
+def _rows(value: Any, lo: int, hi: int) -> Any:
+    """Rows lo..hi-1 (first dimension) of every tensor in nested dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        return value[lo:hi]
+    if isinstance(value, dict):
+        return {k: _rows(v, lo, hi) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_rows(v, lo, hi) for v in value)
+    return value
+
 
 class Term:
     """A loss term: ``weight * loss(batch)``, with optional hooks and persistent state."""

@@ -27,7 +27,7 @@ from ucd.losses import (
     quadratic_penalty,
     rw_importance,
 )
-from ucd.losses.regularizers import VARIANTS
+from ucd.losses.regularizers import VARIANTS, estimator_from_state, estimator_state
 from ucd.methods.base import Batch, StepContext, Term, register_term
 from ucd.methods.terms.common import check_choice, to_device, zero_loss
 
@@ -117,13 +117,14 @@ class _ParameterRegulariser(Term):
             return {}
         if not full:
             return to_device(self.carried(), torch.device("cpu"))
-        return {"anchor": self.anchor, "importance": self.importance, "estimator": self.estimator}
+        return {"anchor": self.anchor, "importance": self.importance,
+                "estimator": estimator_state(self.estimator)}  # plain data: weights_only loads
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
             return
         self.anchor, self.importance = state["anchor"], state["importance"]
-        self.estimator = state["estimator"]
+        self.estimator = estimator_from_state(state["estimator"])
         self._moved = False
 
 

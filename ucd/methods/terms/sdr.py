@@ -25,7 +25,7 @@ from ucd.losses import (
     update_prototypes,
 )
 from ucd.methods.base import Batch, StepContext, Term, register_term
-from ucd.methods.terms.common import labels_at, old_outputs
+from ucd.methods.terms.common import labels_at, old_outputs, zero_loss
 
 
 def _encoder(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,12 +33,29 @@ def _encoder(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     return feats, labels_at(batch.labels, tuple(feats.shape[-2:]))
 
 
+class _LatentTerm(Term):
+    """An SDR latent-space term; ``at_step0: false`` makes its loss 0 at step 0 (the
+    prototypes are still accumulated there), as SDR's code runs step 0: attraction and
+    repulsion are computed only at incremental steps, and its step-0 script sets no sparsity."""
+
+    defaults = {"weight": 1e-3, "at_step0": True}
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        if not isinstance(self.params["at_step0"], bool):
+            raise ValueError(f"term {self.name!r}: at_step0 must be true or false, "
+                             f"got {self.params['at_step0']!r}")
+
+    def idle(self, batch: Batch) -> bool:
+        """Whether the loss is 0 on this batch (step 0 with ``at_step0: false``)."""
+        return batch.ctx.step == 0 and not self.params["at_step0"]
+
+
 @register_term
-class SDRAttraction(Term):
+class SDRAttraction(_LatentTerm):
     """Contrastive attraction of each class's features to its prototype; keeps the prototypes."""
 
     name = "sdr_attraction"
-    defaults = {"weight": 1e-3}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -74,6 +91,8 @@ class SDRAttraction(Term):
         self.prototypes, self.counts = update_prototypes(
             feats, labels, self.prototypes, self.counts, skip_background=skip
         )
+        if self.idle(batch):
+            return zero_loss(batch)
         return attraction_loss(feats, labels, self.prototypes, skip_background=skip)
 
     def state_dict(self, full: bool = False) -> dict[str, Any]:
@@ -86,26 +105,28 @@ class SDRAttraction(Term):
 
 
 @register_term
-class SDRRepulsion(Term):
+class SDRRepulsion(_LatentTerm):
     """Contrastive repulsion: 1 / distance between the batch means of different classes."""
 
     name = "sdr_repulsion"
     batch_coupled = True  # class means over the whole batch
-    defaults = {"weight": 1e-3}
 
     def loss(self, batch: Batch) -> torch.Tensor:
+        if self.idle(batch):
+            return zero_loss(batch)
         feats, labels = _encoder(batch)
         return repulsion_loss(feats, labels, skip_background=batch.ctx.step > 0)
 
 
 @register_term
-class SDRSparsity(Term):
+class SDRSparsity(_LatentTerm):
     """Feature sparsity L_fs on the class-max-normalised encoder features."""
 
     name = "sdr_sparsity"
-    defaults = {"weight": 1e-3}
 
     def loss(self, batch: Batch) -> torch.Tensor:
+        if self.idle(batch):
+            return zero_loss(batch)
         return sparsity_loss(*_encoder(batch))
 
 
