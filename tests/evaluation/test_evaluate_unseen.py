@@ -45,6 +45,21 @@ def test_unseen_policy_is_applied_and_recorded(step0_ckpt, tiny_digits):
     assert cm_b[1:].tolist() == cm_i[1:].tolist()
 
 
+def test_what_the_model_calls_unseen_pixels_is_recorded(step0_ckpt):
+    ignore, _ = evaluate_checkpoint(step0_ckpt, batch_size=12, device="cpu")
+    background, _ = evaluate_checkpoint(step0_ckpt, batch_size=12, device="cpu",
+                                        unseen="background")
+    # independently: under "background" the unseen pixels join row 0 of the matrix with the
+    # model's predictions, so row 0's growth is what the model calls them
+    cm_i, cm_b = np.array(ignore["confusion_matrix"]), np.array(background["confusion_matrix"])
+    grown = cm_b[0] - cm_i[0]
+    n = int(grown.sum())
+    assert ignore["unseen_pixels"] == background["unseen_pixels"] == n > 0
+    assert ignore["unseen_as_background"] == pytest.approx(grown[0] / n)
+    assert ignore["unseen_as_seen_class"] == pytest.approx(grown[1:].sum() / n)
+    assert ignore["unseen_as_background"] + ignore["unseen_as_seen_class"] == pytest.approx(1)
+
+
 def test_unknown_unseen_policy_is_refused(step0_ckpt):
     with pytest.raises(ValueError, match=r"unseen must be one of \['ignore', 'background'\]"):
         evaluate_checkpoint(step0_ckpt, device="cpu", unseen="zero")

@@ -88,6 +88,27 @@ def confusion(model: torch.nn.Module, dataset: Any, classes: list[list[int]], n_
     return cm.cpu()
 
 
+def unseen_predictions(model: torch.nn.Module, run: RunConfig, classes: list[list[int]], k: int,
+                       root: str, device: torch.device, batch_size: int) -> dict[str, Any]:
+    """What the model predicts on the validation pixels of classes it has not seen yet: the
+    share it calls background and the share it calls a seen class (the background shift that
+    the next steps meet). One more pass over the validation set, with every class labelled;
+    empty after the last step."""
+    task = get_task(run.dataset, run.task)
+    last = task.n_steps - 1
+    if k >= last:
+        return {}
+    ds = make_dataset(run.dataset, root, run.task, run.setting, last, "val",
+                      crop_size=run.data.crop_size, train_augment=False)
+    n = get_dataset_info(run.dataset).num_classes
+    cm = confusion(model, ds, classes, n, device, batch_size, Predictions(ds.ids, 0))
+    rows = cm[[c for c in range(n) if c not in task.classes_seen(k)]]
+    total = int(rows.sum())
+    return {"unseen_pixels": total,
+            "unseen_as_background": float(rows[:, 0].sum()) / total if total else None,
+            "unseen_as_seen_class": float(rows[:, 1:].sum()) / total if total else None}
+
+
 def replay_source(ckpt: dict[str, Any]) -> str | None:
     """The source of the images a replaying method (RECALL) trained on, from the checkpoint's
     method state (None for methods that do not replay)."""
@@ -142,6 +163,8 @@ def evaluate_checkpoint(
         "confusion_matrix": cm.tolist(),
         "eval_time_s": time.perf_counter() - start,
         "n_val_images": len(ds),
+        **unseen_predictions(model, run, ckpt["classes"], k, root or run.data.root, dev,
+                             batch_size or run.eval.batch_size),
         **{key: ckpt["metrics"].get(key) for key in TRAIN_METRICS},
         "replay_source": replay_source(ckpt),
     }

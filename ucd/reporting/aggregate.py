@@ -29,6 +29,8 @@ METRIC_COLUMNS = [
     "peak_gpu_mem_mb",
     "images_per_s",
     "eval_time_s",
+    "unseen_as_background",  # of the pixels of classes not seen yet: called background
+    "unseen_as_seen_class",  # ... called a seen class (old/new confusion)
 ]
 REQUIRED_KEYS = ("iou", "classes_seen")
 _STEP_DIR = re.compile(r"^step([0-9]+)$")
