@@ -194,3 +194,41 @@ def test_palette_and_errors(tmp_path: Path) -> None:
         generate(tmp_path, size=16, progress=False)
     with pytest.raises(ValueError, match=r"n_train and n_val must be >= 1 \(got 0, 5\)"):
         generate(tmp_path, n_train=0, n_val=5, progress=False)
+
+
+def _distinct_share(p: tuple[float, ...], s: float) -> float:
+    """P(an image shows 2+ distinct digits) when every digit is placed: n = 1, 2, 3 digits with
+    probabilities p; a further digit repeats a placed one with probability s, else is uniform
+    over the 10 digits (and may still coincide)."""
+    same = s + (1 - s) / 10  # a further digit has the class of the (single-class) image so far
+    return p[1] * (1 - same) + p[2] * (1 - same * same)
+
+
+def test_realised_co_occurrence_matches_the_style() -> None:
+    # small digits in a large image, never overlapping: every digit is placed whole, so the
+    # realised share of images with 2+ classes must equal the style's analytic value
+    style = Style(size=96, digit_px=(12, 14), bold_px=1, n_digits_p=(0.3, 0.4, 0.3),
+                  same_class_p=0.3, max_overlap=0.0, place_tries=200)
+    glyphs, pools = _pools()
+    rng = np.random.default_rng(5)
+    n = 1500
+    k = [len({int(c) for c in np.unique(compose(rng, glyphs, pools, style)[1]) if 1 <= c <= 10})
+         for _ in range(n)]
+    want = _distinct_share(style.n_digits_p, style.same_class_p)  # 0.4689
+    sd = (want * (1 - want) / n) ** 0.5
+    assert abs(np.mean(np.array(k) >= 2) - want) < 4 * sd
+    assert max(k) <= 3 and min(k) >= 1
+
+
+def test_default_benchmark_images_often_show_several_digits(tmp_path: Path) -> None:
+    # the default style (VOC-like co-occurrence): its stats.json, recounted from the PNGs
+    generate(tmp_path, seed=0, n_train=200, n_val=10, progress=False)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    r = get_reader("digits", tmp_path)
+    k = [len(set(np.unique(r.read_label(s.label)).tolist()) - {0, 255})
+         for s in r.samples("train")]
+    assert stats["images"] == 200
+    assert stats["share_2plus_classes"] == pytest.approx(np.mean(np.array(k) >= 2), abs=1e-4)
+    assert stats["share_2plus_classes"] >= 0.35
+    step1 = stats["tasks"]["5-5"]["overlapped"][0]
+    assert step1["share_with_old_class"] >= 0.3
