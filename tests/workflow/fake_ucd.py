@@ -63,6 +63,9 @@ def main(argv: list[str]) -> int:
     elif cmd == ["data", "split"]:
         _need(_opt(argv, "--root"))
         _write(_opt(argv, "--out"), "{}\n")
+    elif cmd == ["data", "replay"]:
+        _need(_opt(argv, "--root"))
+        _write(f"{_opt(argv, '--out')}/index.json", "{}\n")
     elif argv[0] == "train":  # evaluates its checkpoint too when --metrics is given
         _need(_opt(argv, "--run"), _opt(argv, "--prev"))
         if _opt(argv, "--run-json"):  # kept beside the model as run.yaml, like ucd train
