@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import statistics
 import subprocess
@@ -54,6 +55,10 @@ DEFAULT_JOBS = [  # (config files, job name as ucd.cost.dag.Job.name() prints it
     ([], r"train digits/5-5/disjoint/mib/seed42/step1"),
     (["config/embedded.yaml"], r"train digits/5-1/disjoint/mib/seed42/step1"),
 ]
+# What Snakemake sets for a job of one thread (shell.py), and the fork server must match.
+THREADS_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                                "NUMEXPR_NUM_THREADS")}
 WORK_PHASES = ("training", "evaluation", "decode (train images)", "decode (val images)")
 ORDER = ["interpreter start", "imports: ucd.cli", "imports: training path", "checkpoint read",
          "model build", "data set-up", "decode (train images)", "training",
@@ -104,15 +109,28 @@ def run_probe(argv: list[str], scratch: Path, importtime: bool) -> tuple[dict, f
     out = scratch / "probe.json"
     cmd = [sys.executable, *(["-X", "importtime"] if importtime else []), str(PROBE),
            str(out), "--", *argv]
-    env = {**os.environ, "JOB_COST_LAUNCH": repr(time.time()), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **THREADS_ENV, "JOB_COST_LAUNCH": repr(time.time())}
+    env.pop("UCD_ZYGOTE", None)  # a fresh interpreter, as without a fork server
+    before = children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    total_cpu = children_cpu() - before
     if proc.returncode != 0:
         raise SystemExit(f"the job failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     record = json.loads(out.read_text())
     record["exit"] = time.time() - record["end"]
+    record["cpu"].update({
+        "interpreter start": record["first_cpu"], "imports: ucd.cli": record["import_cli_cpu"],
+        "imports: training path": record["import_training_cpu"],
+        "interpreter exit": total_cpu - record["end_cpu"]})
+    record["total_cpu"] = total_cpu
     return record, wall, proc.stderr
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def phase_times(record: dict) -> dict[str, float]:
@@ -149,17 +167,22 @@ def importtime_table(stderr: str, lazy: list[str], top: int = 12) -> list[str]:
     return lines
 
 
-def via_server(argv: list[str], scratch: Path, server) -> float:
-    """Wall seconds of the job launched as the workflow launches it with a fork server up."""
+def via_server(argv: list[str], server) -> tuple[float, float]:
+    """Wall and CPU seconds of the job launched as the workflow launches it with a fork
+    server up (CPU: the client's, and the job's as the server's log reports it)."""
+    before, served = children_cpu(), server.served()
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "ucd", *argv], cwd=ROOT, env=server.env,
                           capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"the job failed through the server:\n{proc.stderr[-3000:]}")
-    if server.served() == 0:
-        raise SystemExit("the job did not go through the server (see its log)")
-    return wall
+    if server.served() != served + 1:
+        raise SystemExit(f"the job did not go through the server:\n{proc.stderr[-3000:]}")
+    time.sleep(0.2)  # the server logs the job's end after the client has its status
+    job_cpu = float(re.findall(r"ended: exit status 0 after \S+ s, (\S+) CPU-s",
+                               server.log())[-1])
+    return wall, children_cpu() - before + job_cpu
 
 
 def profile_job(configs: list[str], pattern: str, repeat: int, via: str) -> dict:
@@ -180,9 +203,11 @@ def profile_job(configs: list[str], pattern: str, repeat: int, via: str) -> dict
     return {"job": job.name(), "configs": configs, "phases": phases, "cpu": cpu,
             "images": step_images_of(argv),
             "wall": statistics.median(w for _, w, _ in runs),
+            "total_cpu": statistics.median(r["total_cpu"] for r, _, _ in runs),
             "iterations": metrics.get("iterations"), "val_images": metrics.get("n_val_images"),
             "importtime": importtime_table(stderr, record["lazy_modules"]),
-            "server_wall": statistics.median(served) if served else None}
+            "server_wall": statistics.median(w for w, _ in served) if served else None,
+            "server_cpu": statistics.median(c for _, c in served) if served else None}
 
 
 def step_images_of(argv: list[str]) -> int:
@@ -195,15 +220,14 @@ def step_images_of(argv: list[str]) -> int:
     return step_images(run, get_method(run.base_method).joint).images or 0
 
 
-def server_walls(argv: list[str], scratch: Path, repeat: int) -> list[float]:
-    """Wall seconds of ``repeat`` launches of the job through a fork server started here."""
+def server_walls(argv: list[str], scratch: Path, repeat: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of ``repeat`` launches of the job through a fork server."""
     from ucd.zygote.control import Server
 
-    server = Server.start(scratch / "zygote", env={**os.environ, "OMP_NUM_THREADS": "1"},
-                          cwd=ROOT)
+    server = Server.start(scratch / "zygote", env={**os.environ, **THREADS_ENV}, cwd=ROOT)
     try:
         server.wait_ready(timeout=120)
-        return [via_server(argv, scratch, server) for _ in range(repeat)]
+        return [via_server(argv, server) for _ in range(repeat)]
     finally:
         server.stop()
 
@@ -215,13 +239,15 @@ def print_job(res: dict) -> None:
           f"{res['iterations']} iterations, {res['val_images']} validation images")
     print(f"    {'phase':30s} {'wall s':>8s} {'CPU s':>8s}")
     for k in ORDER:
-        print(f"    {k:30s} {p[k]:8.3f} {c.get(k, 0.0) or 0.0:8.3f}" if k in c and c[k]
-              else f"    {k:30s} {p[k]:8.3f} {'':>8s}")
-    print(f"    {'total (launch to exit)':30s} {res['wall']:8.3f}")
-    print(f"    fixed cost (total - training, evaluation, decoding): {res['wall'] - work:.3f} s")
+        print(f"    {k:30s} {p[k]:8.3f} {c.get(k, 0.0):8.3f}")
+    work_cpu = sum(c.get(k, 0.0) for k in WORK_PHASES)
+    print(f"    {'total (launch to exit)':30s} {res['wall']:8.3f} {res['total_cpu']:8.3f}")
+    print(f"    fixed cost (total - training, evaluation, decoding): {res['wall'] - work:.3f} s, "
+          f"{res['total_cpu'] - work_cpu:.3f} CPU-s")
     if res["server_wall"] is not None:
-        print(f"    through the fork server: total {res['server_wall']:.3f} s, fixed cost "
-              f"{res['server_wall'] - work:.3f} s (same work phases)")
+        print(f"    through the fork server: total {res['server_wall']:.3f} s, "
+              f"{res['server_cpu']:.3f} CPU-s; fixed cost {res['server_wall'] - work:.3f} s, "
+              f"{res['server_cpu'] - work_cpu:.3f} CPU-s (the work phases above)")
     print("\n".join(res["importtime"]))
 
 
@@ -244,7 +270,9 @@ def cmd_phases(args: argparse.Namespace) -> int:
 SELF_CPU = """import atexit, resource, sys
 def _report():
     r = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"SNAKEMAKE_SELF_CPU {r.ru_utime + r.ru_stime}", file=sys.stderr, flush=True)
+    print(f"SNAKEMAKE_CHILDREN_CPU {c.ru_utime + c.ru_stime}", file=sys.stderr, flush=True)
 atexit.register(_report)
 from snakemake.cli import main
 sys.argv[0] = "snakemake"
@@ -279,9 +307,11 @@ def run_standin_dag(configs: list[str], scheduler: str, cores: int, extra: list[
         raise SystemExit(f"snakemake failed:\n{out[-3000:]}")
     jobs = int(re.findall(r"(\d+) of \d+ steps \(100%\) done", out)[-1])
     self_cpu = float(re.findall(r"SNAKEMAKE_SELF_CPU (\S+)", out)[-1])
-    shell_jobs = len(re.findall(r"^Shell command|^    shell:", out, re.M)) or None
+    children_cpu = float(re.findall(r"SNAKEMAKE_CHILDREN_CPU (\S+)", out)[-1])
+    shell_jobs = len(re.findall(r"^Shell command: ", out, re.M))
     return {"configs": configs, "scheduler": scheduler, "cores": cores, "extra": extra,
-            "jobs": jobs, "wall": wall, "self_cpu": self_cpu, "shell_jobs": shell_jobs}
+            "jobs": jobs, "wall": wall, "self_cpu": self_cpu, "children_cpu": children_cpu,
+            "shell_jobs": shell_jobs, "selections": out.count("Select jobs to execute")}
 
 
 def cmd_snakemake(args: argparse.Namespace) -> int:
@@ -297,8 +327,9 @@ def cmd_snakemake(args: argparse.Namespace) -> int:
         print(f"{' '.join(configs) or 'config.yaml'}, --scheduler {scheduler} -c{args.cores} "
               f"{args.extra}: {r['jobs']} jobs in {r['wall']:.1f} s "
               f"({r['wall'] / r['jobs']:.3f} s per job of wall time); Snakemake's own "
-              f"process {r['self_cpu']:.1f} CPU-s ({r['self_cpu'] / r['jobs']:.3f} per job)",
-              flush=True)
+              f"process {r['self_cpu']:.1f} CPU-s ({r['self_cpu'] / r['jobs']:.3f} per job); "
+              f"its child processes {r['children_cpu']:.1f} CPU-s ({r['shell_jobs']} stand-in "
+              f"calls; {r['selections']} job selections by the scheduler)", flush=True)
     print(f"load average after: {os.getloadavg()}")
     if args.save:
         Path(args.save).write_text(json.dumps(results, indent=1))
@@ -344,22 +375,22 @@ def merged_config(configs: list[str]) -> dict:
 
 
 def rates(phases: list[dict], fixed_from: str) -> dict[str, float]:
-    """Seconds per iteration (plain; with a frozen old model), per validation image, per
-    decoded training image, and the fixed cost per job, from the profiled jobs."""
+    """CPU-seconds per iteration (plain; with a frozen old model), per validation image
+    (evaluation and its decoding), per decoded training image, and the fixed cost per job
+    (everything else, launched fresh or through the fork server), from the profiled jobs."""
     def med(values):
-        return statistics.median(values)
+        return statistics.median(list(values))
 
     plain = [p for p in phases if "step0" in p["job"]]
     old = [p for p in phases if "step0" not in p["job"]]
-    fixed = [(p["server_wall"] if fixed_from == "server" else p["wall"])
-             - sum(p["phases"][k] for k in WORK_PHASES) for p in phases]
+    total = "server_cpu" if fixed_from == "server" else "total_cpu"
     return {
-        "plain": med(p["phases"]["training"] / p["iterations"] for p in plain),
-        "old model": med(p["phases"]["training"] / p["iterations"] for p in old),
-        "eval": med((p["phases"]["evaluation"] + p["phases"]["decode (val images)"])
+        "plain": med(p["cpu"]["training"] / p["iterations"] for p in plain),
+        "old model": med(p["cpu"]["training"] / p["iterations"] for p in old),
+        "eval": med((p["cpu"]["evaluation"] + p["cpu"]["decode (val images)"])
                     / p["val_images"] for p in phases),
-        "decode": med(p["phases"]["decode (train images)"] / p["images"] for p in phases),
-        "fixed": med(fixed),
+        "decode": med(p["cpu"]["decode (train images)"] / p["images"] for p in phases),
+        "fixed": med(p[total] - sum(p["cpu"][k] for k in WORK_PHASES) for p in phases),
     }
 
 

@@ -2,12 +2,13 @@
 
     python [-X importtime] benchmarks/job_probe.py OUT.json -- train --run-json ... --out ...
 
-The job runs through ``ucd.cli.main`` exactly as ``python -m ucd`` runs it; the phases are
-timed by wrapping the functions that do them (no profiler, so nothing is inflated). Every
-phase is exclusive: a phase called inside another is subtracted from it. Writes, to OUT.json,
-the wall-clock time this process started running Python code (``JOB_COST_LAUNCH`` is the
-parent's clock just before it started the process), each phase's wall and CPU seconds, and
-the modules imported during the job (lazy imports).
+The job runs as ``python -m ucd`` runs it in a fresh interpreter (``ucd.launch.main``, or
+``ucd.cli.main`` in code from before ucd.launch); the phases are timed by wrapping the
+functions that do them (no profiler, so nothing is inflated). Every phase is exclusive: a phase
+called inside another is subtracted from it. Writes, to OUT.json when the job's process starts
+to exit (an atexit handler), the wall-clock time this process started running Python code
+(``JOB_COST_LAUNCH`` is the parent's clock just before it started the process), each phase's
+wall and CPU seconds, and the modules imported during the job (lazy imports).
 """
 
 import time
@@ -15,6 +16,7 @@ import time
 FIRST = time.time()  # the first line of Python this process runs (after the interpreter start)
 FIRST_CPU = time.process_time()
 
+import atexit  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -81,31 +83,40 @@ def instrument(clock: Clock) -> None:
                split=lambda args: f"decode ({args[0].meta['split']} images)")
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     out, ucd_argv = argv[0], argv[argv.index("--") + 1:]
     clock = Clock()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     import ucd.cli  # noqa: F401  (what `python -m ucd` imports first)
 
-    t_cli = time.perf_counter()
+    t_cli, c_cli = time.perf_counter(), time.process_time()
     import ucd.engine  # noqa: F401  (what `ucd train` imports before it trains)
     import ucd.evaluation.evaluate  # noqa: F401
 
-    t_train = time.perf_counter()
+    t_train, c_train = time.perf_counter(), time.process_time()
     instrument(clock)
     before = set(sys.modules)
-    code = ucd.cli.main(ucd_argv)
-    record = {
-        "launch": float(os.environ.get("JOB_COST_LAUNCH", FIRST)),
-        "first": FIRST, "first_cpu": FIRST_CPU,
-        "import_cli": t_cli - t, "import_training": t_train - t_cli,
-        "wall": clock.wall, "cpu": clock.cpu, "lazy_modules": sorted(set(sys.modules) - before),
-        "exit_code": code, "end": time.time(),
-    }
-    with open(out, "w") as f:
-        json.dump(record, f)
-    return code
+
+    def record() -> None:  # at exit: after the job, before the interpreter's own exit work
+        with open(out, "w") as f:
+            json.dump({
+                "launch": float(os.environ.get("JOB_COST_LAUNCH", FIRST)),
+                "first": FIRST, "first_cpu": FIRST_CPU,
+                "import_cli": t_cli - t, "import_training": t_train - t_cli,
+                "import_cli_cpu": c_cli - c, "import_training_cpu": c_train - c_cli,
+                "wall": clock.wall, "cpu": clock.cpu,
+                "lazy_modules": sorted(set(sys.modules) - before),
+                "end": time.time(), "end_cpu": time.process_time(),
+            }, f)
+
+    atexit.register(record)
+    try:  # what `python -m ucd` runs (ucd.launch: also how the process exits)
+        from ucd.launch import main as launch
+    except ImportError:  # the code before ucd.launch: `raise SystemExit(main())`
+        def launch(argv):
+            raise SystemExit(ucd.cli.main(argv))
+    launch(ucd_argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    main(sys.argv[1:])

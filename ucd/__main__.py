@@ -1,13 +1,5 @@
-"""``python -m ucd``: a `train` job goes to the fork server when the workflow runs one
-(``UCD_ZYGOTE``, local runs), else (and when it declines) it runs here."""
+"""``python -m ucd``: see ucd.launch (a `train` job may run in a fork of the fork server)."""
 
-import sys
+from ucd.launch import main
 
-from ucd.zygote.client import run
-
-code = run(sys.argv[1:])
-if code is None:
-    from ucd.cli import main
-
-    code = main()
-raise SystemExit(code)
+main()

@@ -1,5 +1,6 @@
 """A real training job (steps 0 and 1 of MiB on the tiny benchmark, each evaluated) gives the
-same bits through the fork server as in a fresh interpreter: weights, metrics, predictions."""
+same bits through the fork server as in a fresh interpreter (ucd.launch, which exits without
+the interpreter's teardown): weights, metrics, predictions, and its whole log."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def train(env: dict, run_file: Path, out: Path, prev: Path | None) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "declined" not in proc.stderr
+    assert " evaluated " in proc.stderr  # the log's last line, written before the quick exit
 
 
 def steps(env: dict, runs: list[Path], where: Path) -> list[Path]:

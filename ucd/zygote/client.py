@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 
 from ucd.zygote import wire
@@ -71,7 +72,7 @@ def run(argv: list[str]) -> int | None:
         return relay(sock, int(reply["pid"]))
 
 
-def relay(sock, pid: int) -> int:
+def relay(sock: socket.socket, pid: int) -> int:
     """Forward signals to the job until the server reports its exit status; exit like it."""
     def forward(signum, frame):
         try:

@@ -109,29 +109,33 @@ def peer_uid(conn: socket.socket) -> int:
 
 
 def handle_request(state: State, conn: socket.socket) -> None:
-    """Read one job request; fork it or decline it (the client then runs it itself)."""
+    """Read one job request; fork it, or decline it (the client then runs it itself)."""
     conn.settimeout(REQUEST_TIMEOUT_S)
     fds: list[int] = []
+    pid = None
     try:
         req, fds = wire.receive(conn, max_fds=3)
-        if req is None or len(fds) != 3:  # a probe that only connected
-            return conn.close()
-        problem = ("another user" if peer_uid(conn) != os.getuid() else None) or mismatch(
-            state, req)
+        if req is None or len(fds) != 3:  # a probe that only connected, or a broken client
+            conn.close()
+            return
+        problem = "another user" if peer_uid(conn) != os.getuid() else mismatch(state, req)
         if problem is not None:
-            log(f"declined {' '.join(req['argv'][1:3])}: {problem}")
+            log(f"declined {' '.join(req['argv'][1:2])}: {problem}")
             wire.send(conn, {"accepted": False, "reason": problem})
-            return conn.close()
+            conn.close()
+            return
         pid = fork_job(state, conn, req, fds)
-        conn.settimeout(None)
-        wire.send(conn, {"accepted": True, "pid": pid})
-        state.jobs[pid] = conn
-        state.started[pid] = time.monotonic()
+        state.jobs[pid], state.started[pid] = conn, time.monotonic()
         state.selector.register(conn, selectors.EVENT_READ, pid)
+        conn.settimeout(None)
         log(f"forked {pid}: {' '.join(req['argv'][1:2])} in {req['cwd']}")
+        wire.send(conn, {"accepted": True, "pid": pid})
     except (OSError, ValueError) as err:
         log(f"request failed: {err!r}")
-        conn.close()
+        if pid is not None:  # forked, but its client is gone: the job goes too
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            conn.close()
     finally:
         for fd in fds:
             os.close(fd)
@@ -167,10 +171,10 @@ def client_message(state: State, conn: socket.socket, pid: int) -> None:
 
 
 def reap(state: State) -> None:
-    """Report every child that ended to its client."""
+    """Report every child that ended to its client (and its wall and CPU time to the log)."""
     while state.jobs:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait3(os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
@@ -178,7 +182,8 @@ def reap(state: State) -> None:
         code = os.waitstatus_to_exitcode(status)
         conn = state.jobs.pop(pid, None)
         took = time.monotonic() - state.started.pop(pid, time.monotonic())
-        log(f"job {pid} ended: exit status {code} after {took:.2f} s")
+        log(f"job {pid} ended: exit status {code} after {took:.2f} s, "
+            f"{usage.ru_utime + usage.ru_stime:.2f} CPU-s")
         if conn is not None:
             try:
                 state.selector.unregister(conn)
@@ -259,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"ready: {len(sys.modules)} modules imported, "
         f"{len(os.listdir('/proc/self/task'))} OS thread(s), idle stop after {args.idle_s} s")
     serve(state)
+    stop_listening(state)
+    (state.directory / wire.PID).unlink(missing_ok=True)
     log("stopped")
     return 0
 

@@ -2,6 +2,7 @@
 # grid, seeds, steps, shared trainings and the results path scheme) and per-rule resources.
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from ucd.reporting.tables import (
     load_tables,
     required_runs,
 )
+from ucd.zygote import control as zygote, wire as zygote_wire
 
 # Resource keys passed to Snakemake (and the SLURM executor) when set; `cpus` and `gpus` map
 # to threads/cpus_per_task and gpu.
@@ -248,6 +250,36 @@ def train_launcher() -> str:
         return config["ucd_command"]
     python = shlex.quote(sys.executable)
     return f"{python} -m torch.distributed.run --standalone --nproc_per_node={gpus} -m -- ucd"
+
+
+# ------------------------------------------------------------------ fork server
+
+
+def fork_server_dir() -> str | None:
+    """RESULTS/.ucd-zygote when this run's training jobs go through a fork server (ucd.zygote):
+    config `fork_server`, a local run (Snakemake's own process starts every job on this
+    machine: not SLURM, whose jobs run elsewhere, each in its own interpreter) and one
+    process per training job (torchrun starts its ranks itself)."""
+    if not config.get("fork_server", True) or not workflow.local_exec:
+        return None
+    if not workflow.is_main_process or train_launcher() != config["ucd_command"]:
+        return None
+    return os.path.abspath(f"{RESULTS}/.ucd-zygote")
+
+
+def start_fork_server() -> None:
+    """onstart: point the jobs at the server directory; the first training job that finds no
+    server there starts one (with its own environment, so later jobs match it)."""
+    where = fork_server_dir()
+    if where:
+        os.environ[zygote_wire.ENV] = where
+
+
+def stop_fork_server() -> None:
+    """onsuccess/onerror: stop the server (it finishes running jobs first)."""
+    where = os.environ.pop(zygote_wire.ENV, None)
+    if where and not zygote.stop(where):
+        print(f"the fork server of {where} did not stop; it stops itself when idle")
 
 
 # "auto": jobs run the package with the Python that runs Snakemake (its virtual environment),
