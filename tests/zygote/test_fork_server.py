@@ -196,3 +196,24 @@ def test_a_server_whose_sources_changed_declines_and_stops(tmp_path):
         os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
         if s.proc.poll() is None:
             s.stop()
+
+
+def test_a_server_stops_when_its_owner_ends(tmp_path):
+    """The workflow names Snakemake's pid as the owner: a killed Snakemake (no onerror)
+    leaves no server behind."""
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    control.set_owner(str(tmp_path / "zygote"), owner.pid)
+    s = control.Server.start(tmp_path / "zygote", env={**os.environ, **THREADS_ENV}, cwd=ROOT,
+                             entry=ENTRY)
+    try:
+        s.wait_ready()
+        time.sleep(1.5)
+        assert s.proc.poll() is None  # its owner runs
+        owner.kill()
+        owner.wait()
+        assert s.proc.wait(30) == 0
+        assert "its owner ended: stopping" in s.log()
+    finally:
+        owner.kill()
+        if s.proc.poll() is None:
+            s.stop()

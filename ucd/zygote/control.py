@@ -2,7 +2,8 @@
 
 A server is started by the first client that finds none (``start_detached``: a daemon, so the
 job that started it is not its parent) and stops when told (``stop``: the workflow's onsuccess
-and onerror), when its sources change, or after ``idle_s`` seconds without a job.
+and onerror), when the process named in its ``owner`` file (``set_owner``: the workflow's
+onstart) is gone, when its sources change, or after ``idle_s`` seconds without a job.
 ``Server`` starts one in the foreground, for tests and benchmarks.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from ucd.zygote import wire
 
-IDLE_S = 120.0
+IDLE_S = 600.0  # a backstop: a workflow's server stops with its owner, Snakemake
 
 
 def server_command(directory: str, lock_fd: int, idle_s: float = IDLE_S,
@@ -70,6 +71,16 @@ def _exec_server(directory: str, fd: int, idle_s: float) -> None:
     os.set_inheritable(fd, True)
     cmd = server_command(directory, fd, idle_s)
     os.execv(cmd[0], cmd)
+
+
+def set_owner(directory: str, pid: int | None) -> None:
+    """Name the process whose end stops the server of ``directory`` (None: nobody)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = Path(directory, wire.OWNER)
+    if pid is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(str(pid))
 
 
 def server_pid(directory: str) -> int | None:

@@ -222,8 +222,23 @@ def stop_listening(state: State) -> None:
         (state.directory / wire.SOCKET).unlink(missing_ok=True)
 
 
+def owner_gone(state: State) -> bool:
+    """True when the process named in the directory's owner file (Snakemake) has ended."""
+    try:
+        pid = int((state.directory / wire.OWNER).read_text())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
 def serve(state: State) -> None:
-    """The loop: accept jobs, relay signals, reap; stop when told, stale or idle."""
+    """The loop: accept jobs, relay signals, reap; stop when told, stale, orphaned or idle."""
     while state.jobs or not state.stopping:
         for key, _ in state.selector.select(timeout=1.0):
             if key.data == "listener":
@@ -236,9 +251,10 @@ def serve(state: State) -> None:
                 client_message(state, key.fileobj, key.data)
         reap(state)
         idle = not state.jobs and time.monotonic() - state.last_active > state.idle_s
-        if (state.stale or idle) and not state.stopping:
-            log("stale sources: stopping" if state.stale else f"idle for {state.idle_s} s: "
-                "stopping")
+        why = ("stale sources" if state.stale else "its owner ended" if owner_gone(state)
+               else f"idle for {state.idle_s} s" if idle else None)
+        if why and not state.stopping:
+            log(f"{why}: stopping")
             state.stopping = True
         if state.stopping:
             stop_listening(state)
@@ -248,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("directory")
     p.add_argument("--lock-fd", type=int, required=True, help="the held server lock")
-    p.add_argument("--idle-s", type=float, default=120.0)
+    p.add_argument("--idle-s", type=float, default=600.0)
     p.add_argument("--entry", default="ucd.cli:main",
                    help="MODULE:FUNCTION a job runs (tests only; `python -m ucd` runs ucd.cli)")
     args = p.parse_args(argv)

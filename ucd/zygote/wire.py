@@ -2,7 +2,9 @@
 
 A server owns one directory (RESULTS/.ucd-zygote/ in the workflow): ``socket`` (where it
 listens once it is ready), ``lock`` (held for its whole life, so one server at a time),
-``pid`` and ``server.log``. A message is a 4-byte big-endian length and a JSON object.
+``pid``, ``server.log``, and ``owner``: the pid of the Snakemake run that uses it (written by
+the workflow's onstart; the server stops when that process is gone). A message is a 4-byte
+big-endian length and a JSON object.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import struct
 
 PROTOCOL = 1
 ENV = "UCD_ZYGOTE"  # the server directory; set by the workflow's onstart for local runs
-SOCKET, LOCK, PID, LOG = "socket", "lock", "pid", "server.log"
+SOCKET, LOCK, PID, LOG, OWNER = "socket", "lock", "pid", "server.log", "owner"
 # Environment variables a job launched by torchrun has: such a job is one rank of several.
 DISTRIBUTED_ENV = ("LOCAL_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID")
 _HEADER = struct.Struct("!I")

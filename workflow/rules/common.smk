@@ -269,9 +269,11 @@ def fork_server_dir() -> str | None:
 
 def start_fork_server() -> None:
     """onstart: point the jobs at the server directory; the first training job that finds no
-    server there starts one (with its own environment, so later jobs match it)."""
+    server there starts one (with its own environment, so later jobs match it), which stops
+    when this Snakemake process ends, if onsuccess/onerror did not stop it before."""
     where = fork_server_dir()
     if where:
+        zygote.set_owner(where, os.getpid())
         os.environ[zygote_wire.ENV] = where
 
 
@@ -280,6 +282,8 @@ def stop_fork_server() -> None:
     where = os.environ.pop(zygote_wire.ENV, None)
     if where and not zygote.stop(where):
         print(f"the fork server of {where} did not stop; it stops itself when idle")
+    if where:
+        zygote.set_owner(where, None)
 
 
 # "auto": jobs run the package with the Python that runs Snakemake (its virtual environment),
