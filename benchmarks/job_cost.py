@@ -429,6 +429,43 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------- decoding, shared?
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """CPU-s per image of decoding the PNGs as a job does, against reading the same pixels
+    from arrays written once (memory-mapped), and what that would save per run."""
+    import numpy as np
+    from PIL import Image
+
+    from ucd.data.base import get_reader
+
+    root = merged_config([])["datasets"]["digits"]["root"]
+    reader = get_reader("digits", ROOT / root)
+    samples = reader.samples("train") + reader.samples("val")
+    t = time.process_time()
+    decoded = [(np.asarray(reader.read_image(s.image)), reader.read_label(s.label, strict=True))
+               for s in samples]
+    png = (time.process_time() - t) / len(samples)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "images.npy", np.stack([d[0] for d in decoded]))
+        np.save(Path(tmp) / "labels.npy", np.stack([d[1] for d in decoded]))
+        t = time.process_time()
+        images = np.load(Path(tmp) / "images.npy", mmap_mode="r")
+        labels = np.load(Path(tmp) / "labels.npy", mmap_mode="r")
+        for i in range(len(samples)):
+            Image.fromarray(np.asarray(images[i])), reader.lut[np.asarray(labels[i])]
+        mapped = (time.process_time() - t) / len(samples)
+    print(f"{len(samples)} digits images: PNG decoding {1e3 * png:.3f} ms CPU per image (image "
+          f"and label), from memory-mapped arrays {1e3 * mapped:.3f} ms")
+    for configs in ([], ["config/embedded.yaml"]):
+        jobs, _ = training_jobs(configs)
+        n = sum(j["images"] + j["val_images"] for j in jobs)
+        print(f"{' '.join(configs) or 'config.yaml'}: {len(jobs)} training jobs decode {n} "
+              f"images: {n * png / 60:.1f} CPU-min; from arrays {n * mapped / 60:.1f} CPU-min")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -451,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     es.add_argument("--snakemake", required=True)
     es.add_argument("--fixed-from", choices=("fresh", "server"), default="fresh")
     es.set_defaults(func=cmd_estimate)
+    de = sub.add_parser("decode", help="what decoding the images costs, and would save")
+    de.set_defaults(func=cmd_decode)
     args = p.parse_args(argv)
     os.chdir(ROOT)
     return args.func(args)

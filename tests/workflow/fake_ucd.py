@@ -66,13 +66,16 @@ def main(argv: list[str]) -> int:
     elif cmd == ["data", "split"]:
         _need(_opt(argv, "--root"))
         _write(_opt(argv, "--out"), "{}\n")
+    elif cmd == ["data", "decode"]:
+        _need(_opt(argv, "--root"))
+        _write(f"{_opt(argv, '--out')}/index.json", "{}\n")
     elif cmd == ["data", "replay"]:
         _need(_opt(argv, "--root"))
         _write(f"{_opt(argv, '--out')}/index.json", "{}\n")
     elif argv[0] == "train":  # evaluates its checkpoint too when --metrics is given
         with open("fork_server.log", "a") as log:
             log.write(os.environ.get("UCD_ZYGOTE", "") + "\n")
-        _need(_opt(argv, "--run"), _opt(argv, "--prev"))
+        _need(_opt(argv, "--run"), _opt(argv, "--prev"), _opt(argv, "--decoded"))
         if _opt(argv, "--run-json"):  # kept beside the model as run.yaml, like ucd train
             import yaml
 

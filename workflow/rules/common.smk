@@ -72,11 +72,20 @@ def data_inputs(dataset: str) -> dict:
 
 def training_inputs(run) -> dict:
     """The split file (when the step reads one), the replay set (when the method replays) and
-    the generated data a training needs."""
+    the generated data a training needs, with its images decoded once (`decode_data`).
+    """
     files = {"split": run.data.split} if run.data.split else {}
     if run.data.replay:
         files["replay"] = run.data.replay
-    return {**files, **data_inputs(run.dataset)}
+    data = data_inputs(run.dataset)
+    if data:
+        data["decoded"] = f"{RESULTS}/decoded/{run.dataset}"
+    return {**files, **data}
+
+
+def decoded_arg(w, input) -> str:
+    """`--decoded DIR` when the training reads its dataset's images decoded once."""
+    return f"--decoded {input.decoded}" if "decoded" in input.keys() else ""
 
 
 def run_json(run) -> str:
