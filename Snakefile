@@ -2,6 +2,8 @@
 #
 # Results path scheme (RESULTS = config `results`; decided in ucd/plan.py):
 #   RESULTS/data/{dataset}/                          generated data (embedded benchmark)
+#   RESULTS/decoded/{dataset}/                       its images decoded once, for every job
+#   RESULTS/.ucd-zygote/                             fork server of a local run's trainings
 #   RESULTS/splits/{dataset}/{task}/{setting}.json   images per step, shared by every method
 #   RESULTS/{dataset}/{task}/{setting}/{method}/seed{seed}/step{k}/
 #       run.yaml  model.pt  metrics.json  predictions.npz  train.log  eval.log
