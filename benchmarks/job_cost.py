@@ -47,7 +47,6 @@ sys.path.insert(0, str(ROOT))
 
 from ucd.cost.dag import Job, dry_run  # noqa: E402
 
-PROBE = Path(__file__).with_name("job_probe.py")
 FAKE = ROOT / "tests" / "workflow" / "fake_ucd.py"
 DEFAULT_JOBS = [  # (config files, job name as ucd.cost.dag.Job.name() prints it, as a regex);
     # "<" + a regex: the job that trains the previous step of the job the regex names
@@ -90,7 +89,9 @@ def ensure_inputs(job: Job, configs: list[str]) -> None:
         if configs:
             cmd += ["--configfile", *configs]
         print(f"building the inputs of {job.name()}: {' '.join(cmd)}", flush=True)
-        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"building the inputs failed:\n{proc.stderr[-3000:]}")
 
 
 def ucd_argv(job: Job, scratch: Path) -> list[str]:
@@ -107,8 +108,9 @@ def ucd_argv(job: Job, scratch: Path) -> list[str]:
 def run_probe(argv: list[str], scratch: Path, importtime: bool) -> tuple[dict, float, str]:
     """One job in a fresh interpreter under the probe: (its record, wall s, stderr)."""
     out = scratch / "probe.json"
-    cmd = [sys.executable, *(["-X", "importtime"] if importtime else []), str(PROBE),
-           str(out), "--", *argv]
+    # -m from the repository root, as `python -m ucd` runs: the checkout's ucd comes first
+    cmd = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m",
+           "benchmarks.job_probe", str(out), "--", *argv]
     env = {**os.environ, **THREADS_ENV, "JOB_COST_LAUNCH": repr(time.time())}
     env.pop("UCD_ZYGOTE", None)  # a fresh interpreter, as without a fork server
     before = children_cpu()
@@ -119,6 +121,8 @@ def run_probe(argv: list[str], scratch: Path, importtime: bool) -> tuple[dict, f
     if proc.returncode != 0:
         raise SystemExit(f"the job failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     record = json.loads(out.read_text())
+    if not Path(record["ucd"]).resolve().is_relative_to(ROOT.resolve()):
+        raise SystemExit(f"the job ran {record['ucd']}, not this checkout's ucd")
     record["exit"] = time.time() - record["end"]
     record["cpu"].update({
         "interpreter start": record["first_cpu"], "imports: ucd.cli": record["import_cli_cpu"],
@@ -167,26 +171,41 @@ def importtime_table(stderr: str, lazy: list[str], top: int = 12) -> list[str]:
     return lines
 
 
-def via_server(argv: list[str], server) -> tuple[float, float]:
-    """Wall and CPU seconds of the job launched as the workflow launches it with a fork
-    server up (CPU: the client's, and the job's as the server's log reports it)."""
+def via_server(argv: list[str], scratch: Path, server) -> tuple[dict, float]:
+    """The job launched as the workflow launches it, with a fork server up whose jobs run
+    under the probe (its --entry): (the record, wall s). CPU: the client's, and the job's
+    from the fork on (the server's log)."""
+    out = scratch / "probe.json"
     before, served = children_cpu(), server.served()
+    launch = time.time()
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ucd", *argv], cwd=ROOT, env=server.env,
+    proc = subprocess.run([sys.executable, "-m", "ucd", "train", "--probe", str(out),
+                           repr(launch), "--", *argv], cwd=ROOT, env=server.env,
                           capture_output=True, text=True)
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"the job failed through the server:\n{proc.stderr[-3000:]}")
-    if server.served() != served + 1:
-        raise SystemExit(f"the job did not go through the server:\n{proc.stderr[-3000:]}")
-    time.sleep(0.2)  # the server logs the job's end after the client has its status
-    job_cpu = float(re.findall(r"ended: exit status 0 after \S+ s, (\S+) CPU-s",
+    client_cpu = children_cpu() - before
+    if proc.returncode != 0 or server.served() != served + 1:
+        raise SystemExit(f"the job failed or did not go through the server:\n"
+                         f"{proc.stderr[-3000:]}\n{server.log()[-2000:]}")
+    record = json.loads(out.read_text())
+    record["exit"] = time.time() - record["end"]
+    deadline = time.monotonic() + 30
+    while server.log().count(" ended: ") <= served and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server logs the job's end just after the client has its status
+    job_cpu = float(re.findall(r" ended: exit status 0 after \S+ s, (\S+) CPU-s",
                                server.log())[-1])
-    return wall, children_cpu() - before + job_cpu
+    record["cpu"].update({
+        "interpreter start": client_cpu + record["first_cpu"],
+        "imports: ucd.cli": record["import_cli_cpu"],
+        "imports: training path": record["import_training_cpu"],
+        "interpreter exit": job_cpu - record["end_cpu"]})
+    record["total_cpu"] = client_cpu + job_cpu
+    return record, wall
 
 
 def profile_job(configs: list[str], pattern: str, repeat: int, via: str) -> dict:
-    """Median phase times of ``repeat`` runs of one job (+ an -X importtime run)."""
+    """Median phase times of ``repeat`` runs of one job in fresh interpreters (and through
+    a fork server), plus one run under -X importtime."""
     job = find_job(configs, pattern)
     ensure_inputs(job, configs)
     with tempfile.TemporaryDirectory(prefix="job_cost-") as tmp:
@@ -194,20 +213,12 @@ def profile_job(configs: list[str], pattern: str, repeat: int, via: str) -> dict
         runs = [run_probe(argv, Path(tmp), importtime=False) for _ in range(repeat)]
         record, _, stderr = run_probe(argv, Path(tmp), importtime=True)
         metrics = json.loads((Path(tmp) / "metrics.json").read_text())
-        served = []
-        if via == "server":
-            served = server_walls(argv, Path(tmp), repeat)
-    phases = {k: statistics.median(phase_times(r).get(k, 0.0) for r, _, _ in runs)
-              for k in ORDER}
-    cpu = {k: statistics.median(r["cpu"].get(k, 0.0) for r, _, _ in runs) for k in ORDER}
-    return {"job": job.name(), "configs": configs, "phases": phases, "cpu": cpu,
-            "images": step_images_of(argv),
-            "wall": statistics.median(w for _, w, _ in runs),
-            "total_cpu": statistics.median(r["total_cpu"] for r, _, _ in runs),
+        served = server_runs(argv, Path(tmp), repeat) if via == "server" else []
+    return {"job": job.name(), "configs": configs, "images": step_images_of(argv),
+            **medians([(r, w) for r, w, _ in runs]),
+            "server": medians(served) if served else None,
             "iterations": metrics.get("iterations"), "val_images": metrics.get("n_val_images"),
-            "importtime": importtime_table(stderr, record["lazy_modules"]),
-            "server_wall": statistics.median(w for w, _ in served) if served else None,
-            "server_cpu": statistics.median(c for _, c in served) if served else None}
+            "importtime": importtime_table(stderr, record["lazy_modules"])}
 
 
 def step_images_of(argv: list[str]) -> int:
@@ -220,34 +231,55 @@ def step_images_of(argv: list[str]) -> int:
     return step_images(run, get_method(run.base_method).joint).images or 0
 
 
-def server_walls(argv: list[str], scratch: Path, repeat: int) -> list[tuple[float, float]]:
-    """(wall, CPU) seconds of ``repeat`` launches of the job through a fork server."""
+def server_runs(argv: list[str], scratch: Path, repeat: int) -> list[tuple[dict, float]]:
+    """``repeat`` launches of the job through a fork server started here."""
     from ucd.zygote.control import Server
 
-    server = Server.start(scratch / "zygote", env={**os.environ, **THREADS_ENV}, cwd=ROOT)
+    server = Server.start(scratch / "zygote", env={**os.environ, **THREADS_ENV}, cwd=ROOT,
+                          entry="benchmarks.job_probe:served")
     try:
-        server.wait_ready(timeout=120)
-        return [via_server(argv, server) for _ in range(repeat)]
+        server.wait_ready(timeout=300)
+        return [via_server(argv, scratch, server) for _ in range(repeat)]
     finally:
         server.stop()
 
 
+def medians(runs: list[tuple[dict, float]]) -> dict:
+    """Median wall and CPU seconds per phase, and of the totals, over runs."""
+    return {
+        "phases": {k: statistics.median(phase_times(r).get(k, 0.0) for r, _ in runs)
+                   for k in ORDER},
+        "cpu": {k: statistics.median(r["cpu"].get(k, 0.0) for r, _ in runs) for k in ORDER},
+        "wall": statistics.median(w for _, w in runs),
+        "total_cpu": statistics.median(r["total_cpu"] for r, _ in runs),
+    }
+
+
+def _fixed(res: dict) -> tuple[float, float]:
+    """(wall, CPU) seconds of a job that are not its work (training, evaluation, decoding)."""
+    return (res["wall"] - sum(res["phases"][k] for k in WORK_PHASES),
+            res["total_cpu"] - sum(res["cpu"][k] for k in WORK_PHASES))
+
+
 def print_job(res: dict) -> None:
-    p, c = res["phases"], res["cpu"]
-    work = sum(p[k] for k in WORK_PHASES)
+    runs = [("fresh interpreter", res)] + ([("fork server", res["server"])]
+                                           if res["server"] else [])
     print(f"\n{res['job']} ({' '.join(res['configs']) or 'config.yaml'}): "
-          f"{res['iterations']} iterations, {res['val_images']} validation images")
-    print(f"    {'phase':30s} {'wall s':>8s} {'CPU s':>8s}")
-    for k in ORDER:
-        print(f"    {k:30s} {p[k]:8.3f} {c.get(k, 0.0):8.3f}")
-    work_cpu = sum(c.get(k, 0.0) for k in WORK_PHASES)
-    print(f"    {'total (launch to exit)':30s} {res['wall']:8.3f} {res['total_cpu']:8.3f}")
-    print(f"    fixed cost (total - training, evaluation, decoding): {res['wall'] - work:.3f} s, "
-          f"{res['total_cpu'] - work_cpu:.3f} CPU-s")
-    if res["server_wall"] is not None:
-        print(f"    through the fork server: total {res['server_wall']:.3f} s, "
-              f"{res['server_cpu']:.3f} CPU-s; fixed cost {res['server_wall'] - work:.3f} s, "
-              f"{res['server_cpu'] - work_cpu:.3f} CPU-s (the work phases above)")
+          f"{res['iterations']} iterations, {res['images']} training images, "
+          f"{res['val_images']} validation images")
+    print(f"    {'':30s}" + "".join(f"{name:>20s}" for name, _ in runs))
+    print(f"    {'phase':30s}" + f"{'wall s':>10s}{'CPU s':>10s}" * len(runs))
+    for k in ORDER + ["total (launch to exit)", "fixed cost (not work)"]:
+        cells = []
+        for _, r in runs:
+            if k == "total (launch to exit)":
+                w, c = r["wall"], r["total_cpu"]
+            elif k == "fixed cost (not work)":
+                w, c = _fixed(r)
+            else:
+                w, c = r["phases"][k], r["cpu"][k]
+            cells.append(f"{w:10.3f}{c:10.3f}")
+        print(f"    {k:30s}" + "".join(cells))
     print("\n".join(res["importtime"]))
 
 
@@ -381,16 +413,17 @@ def rates(phases: list[dict], fixed_from: str) -> dict[str, float]:
     def med(values):
         return statistics.median(list(values))
 
-    plain = [p for p in phases if "step0" in p["job"]]
-    old = [p for p in phases if "step0" not in p["job"]]
-    total = "server_cpu" if fixed_from == "server" else "total_cpu"
+    runs = [p["server"] if fixed_from == "server" else p for p in phases]
+    plain = [(p, r) for p, r in zip(phases, runs) if "step0" in p["job"]]
+    old = [(p, r) for p, r in zip(phases, runs) if "step0" not in p["job"]]
     return {
-        "plain": med(p["cpu"]["training"] / p["iterations"] for p in plain),
-        "old model": med(p["cpu"]["training"] / p["iterations"] for p in old),
-        "eval": med((p["cpu"]["evaluation"] + p["cpu"]["decode (val images)"])
-                    / p["val_images"] for p in phases),
-        "decode": med(p["cpu"]["decode (train images)"] / p["images"] for p in phases),
-        "fixed": med(p[total] - sum(p["cpu"][k] for k in WORK_PHASES) for p in phases),
+        "plain": med(r["cpu"]["training"] / p["iterations"] for p, r in plain),
+        "old model": med(r["cpu"]["training"] / p["iterations"] for p, r in old),
+        "eval": med((r["cpu"]["evaluation"] + r["cpu"]["decode (val images)"])
+                    / p["val_images"] for p, r in zip(phases, runs)),
+        "decode": med(r["cpu"]["decode (train images)"] / p["images"]
+                      for p, r in zip(phases, runs)),
+        "fixed": med(_fixed(r)[1] for r in runs),
     }
 
 

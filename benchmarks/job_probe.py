@@ -1,6 +1,8 @@
 """Run one `ucd train` job in this process with a clock on each of its phases (job_cost.py).
 
-    python [-X importtime] benchmarks/job_probe.py OUT.json -- train --run-json ... --out ...
+    python [-X importtime] -m benchmarks.job_probe OUT.json -- train --run-json ... --out ...
+
+(from the repository root, so that its ``ucd`` is the one imported, as by ``python -m ucd``)
 
 The job runs as ``python -m ucd`` runs it in a fresh interpreter (``ucd.launch.main``, or
 ``ucd.cli.main`` in code from before ucd.launch); the phases are timed by wrapping the
@@ -83,8 +85,8 @@ def instrument(clock: Clock) -> None:
                split=lambda args: f"decode ({args[0].meta['split']} images)")
 
 
-def main(argv: list[str]) -> None:
-    out, ucd_argv = argv[0], argv[argv.index("--") + 1:]
+def prepare(out: str, launch: float, first: float, first_cpu: float) -> None:
+    """Import what a job imports (timed), wrap its phases, and write the record at exit."""
     clock = Clock()
     t, c = time.perf_counter(), time.process_time()
     import ucd.cli  # noqa: F401  (what `python -m ucd` imports first)
@@ -100,22 +102,42 @@ def main(argv: list[str]) -> None:
     def record() -> None:  # at exit: after the job, before the interpreter's own exit work
         with open(out, "w") as f:
             json.dump({
-                "launch": float(os.environ.get("JOB_COST_LAUNCH", FIRST)),
-                "first": FIRST, "first_cpu": FIRST_CPU,
+                "launch": launch, "first": first, "first_cpu": first_cpu,
                 "import_cli": t_cli - t, "import_training": t_train - t_cli,
                 "import_cli_cpu": c_cli - c, "import_training_cpu": c_train - c_cli,
                 "wall": clock.wall, "cpu": clock.cpu,
                 "lazy_modules": sorted(set(sys.modules) - before),
                 "end": time.time(), "end_cpu": time.process_time(),
+                "ucd": sys.modules["ucd"].__file__,
             }, f)
 
     atexit.register(record)
+
+
+def main(argv: list[str]) -> None:
+    """A fresh interpreter's job: ``OUT -- UCD ARGS``."""
+    out, ucd_argv = argv[0], argv[argv.index("--") + 1:]
+    prepare(out, float(os.environ.get("JOB_COST_LAUNCH", FIRST)), FIRST, FIRST_CPU)
     try:  # what `python -m ucd` runs (ucd.launch: also how the process exits)
         from ucd.launch import main as launch
     except ImportError:  # the code before ucd.launch: `raise SystemExit(main())`
+        import ucd.cli
+
         def launch(argv):
             raise SystemExit(ucd.cli.main(argv))
     launch(ucd_argv)
+
+
+def served(argv: list[str]) -> int:
+    """A fork server's job (the server's ``--entry``, in place of ``ucd.cli.main``):
+    ``train --probe OUT LAUNCH -- UCD ARGS``; the record's "first" is when the forked
+    child starts the job, its CPU counts from the fork."""
+    first, first_cpu = time.time(), time.process_time()
+    out, launch = argv[argv.index("--probe") + 1], float(argv[argv.index("--probe") + 2])
+    prepare(out, launch, first, first_cpu)
+    import ucd.cli
+
+    return ucd.cli.main(argv[argv.index("--") + 1:])
 
 
 if __name__ == "__main__":

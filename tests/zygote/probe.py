@@ -19,6 +19,7 @@ def state() -> dict:
     import numpy as np
     import torch
 
+    import ucd.data.decoded
     import ucd.data.tasks
     import ucd.models.deeplab
 
@@ -33,6 +34,7 @@ def state() -> dict:
         "module_global": getattr(ucd.data.tasks, "PROBE_MARK", None),
         "task_cache": ucd.data.tasks._registry.cache_info().currsize,
         "weights_cache": ucd.models.deeplab._parse_listing.cache_info().currsize,
+        "decoded_used": len(ucd.data.decoded._USED),
         "imported_minidom": "xml.dom.minidom" in sys.modules,
         "env_dirty": os.environ.get("PROBE_DIRTY"),
         "root_handlers": len(logging.getLogger().handlers),
@@ -52,6 +54,7 @@ def dirty() -> None:
     import numpy as np
     import torch
 
+    import ucd.data.decoded
     import ucd.data.tasks
     import ucd.models.deeplab
 
@@ -64,6 +67,7 @@ def dirty() -> None:
     ucd.data.tasks.PROBE_MARK = "set by the first job"
     ucd.data.tasks.get_task("digits", "5-5")
     ucd.models.deeplab.packaged_weights()
+    ucd.data.decoded._USED["/a/data/root"] = "/its/decoded/images"
     os.environ["PROBE_DIRTY"] = "1"
     logging.basicConfig()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -24,7 +24,7 @@ ENTRY = "tests.zygote.probe:main"  # the server runs the probe where ucd.cli.mai
 # The thread settings Snakemake gives every job (one thread per job in the default config).
 THREADS_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 DETERMINISTIC = ("torch_threads", "torch_dtype", "grad_enabled", "module_global", "task_cache",
-                 "weights_cache", "imported_minidom", "env_dirty", "root_handlers",
+                 "weights_cache", "decoded_used", "imported_minidom", "env_dirty", "root_handlers",
                  "sigterm_default", "sigint_default", "cwd")
 
 
@@ -57,7 +57,7 @@ def test_a_job_sees_nothing_of_the_job_before_it(server, tmp_path):
     assert ucd(server.env, "dirty", str(tmp_path / "dirty.json")).returncode == 0
     first = json.loads((tmp_path / "dirty.json").read_text())
     assert first["module_global"] == "set by the first job" and first["torch_threads"] == 2
-    assert first["task_cache"] == 1 and first["env_dirty"] == "1"
+    assert first["task_cache"] == 1 and first["env_dirty"] == "1" and first["decoded_used"] == 1
     for name in ("a", "b"):
         proc = ucd(server.env, "state", str(tmp_path / f"{name}.json"))
         assert proc.returncode == 0, proc.stderr
