@@ -467,30 +467,27 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """CPU-s per image of decoding the PNGs as a job does, against reading the same pixels
-    from arrays written once (memory-mapped), and what that would save per run."""
-    import numpy as np
-    from PIL import Image
-
+    from the arrays `ucd data decode` writes once (memory-mapped, each sample's files checked
+    against the index), and what that saves per run."""
     from ucd.data.base import get_reader
+    from ucd.data.decoded import Decoded, write_decoded
 
-    root = merged_config([])["datasets"]["digits"]["root"]
-    reader = get_reader("digits", ROOT / root)
-    samples = reader.samples("train") + reader.samples("val")
+    root = ROOT / merged_config([])["datasets"]["digits"]["root"]
+    reader = get_reader("digits", root)
+    splits = [(split, s) for split in ("train", "val") for s in reader.samples(split)]
     t = time.process_time()
-    decoded = [(np.asarray(reader.read_image(s.image)), reader.read_label(s.label, strict=True))
-               for s in samples]
-    png = (time.process_time() - t) / len(samples)
+    for _, s in splits:
+        reader.read_image(s.image), reader.read_label(s.label, strict=True)
+    png = (time.process_time() - t) / len(splits)
     with tempfile.TemporaryDirectory() as tmp:
-        np.save(Path(tmp) / "images.npy", np.stack([d[0] for d in decoded]))
-        np.save(Path(tmp) / "labels.npy", np.stack([d[1] for d in decoded]))
+        write_decoded("digits", root, tmp)
         t = time.process_time()
-        images = np.load(Path(tmp) / "images.npy", mmap_mode="r")
-        labels = np.load(Path(tmp) / "labels.npy", mmap_mode="r")
-        for i in range(len(samples)):
-            Image.fromarray(np.asarray(images[i])), reader.lut[np.asarray(labels[i])]
-        mapped = (time.process_time() - t) / len(samples)
-    print(f"{len(samples)} digits images: PNG decoding {1e3 * png:.3f} ms CPU per image (image "
-          f"and label), from memory-mapped arrays {1e3 * mapped:.3f} ms")
+        arrays = Decoded(Path(tmp), get_reader("digits", root))
+        for split, s in splits:
+            arrays.get(split, s)
+        mapped = (time.process_time() - t) / len(splits)
+    print(f"{len(splits)} digits images: PNG decoding {1e3 * png:.3f} ms CPU per image (image "
+          f"and label), from the decoded arrays {1e3 * mapped:.3f} ms")
     for configs in ([], ["config/embedded.yaml"]):
         jobs, _ = training_jobs(configs)
         n = sum(j["images"] + j["val_images"] for j in jobs)

@@ -83,7 +83,19 @@ def test_arrays_whose_files_changed_are_refused(digits_copy, tiny_splits, tmp_pa
     st = label.stat()
     os.utime(label, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # rewritten since
     decoded.use(tmp_path / "decoded")
-    with pytest.raises(InputDataError, match="decoded val images .* are not those under"):
+    with pytest.raises(InputDataError, match="decoded val image .* is not the one under"):
+        _samples(digits_copy, "val", tiny_splits)
+
+
+def test_arrays_of_other_images_are_refused(digits_copy, tiny_splits, tmp_path):
+    decoded.write_decoded("digits", digits_copy, tmp_path / "decoded")
+    first, *rest = get_reader("digits", digits_copy).samples("val")
+    first.image.unlink()
+    first.label.unlink()
+    (digits_copy / "ImageSets/Segmentation/val.txt").write_text(
+        "".join(f"{s.id}\n" for s in rest))
+    decoded.use(tmp_path / "decoded")
+    with pytest.raises(InputDataError, match="images added or removed"):
         _samples(digits_copy, "val", tiny_splits)
 
 

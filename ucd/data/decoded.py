@@ -9,8 +9,9 @@ generates); a job given ``--decoded DIR`` reads them from there (0.05 ms per ima
 The arrays hold what the dataset's reader returns (the RGB pixels; the labels after the
 reader's strict value check and lookup table), so a step's samples are the same either way.
 ``index.json`` records the ids of each split and the size and modification time of every file
-they came from: a job refuses arrays whose files have changed since. One image size per split
-(a dataset whose images differ in size is decoded by the jobs, as before).
+they came from: a job refuses arrays whose ids differ from the reader's, or whose files (each
+sample's, as it reads it) have changed since. One image size per split (a dataset whose images
+differ in size is decoded by the jobs, as before).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ucd.data.base import SPLITS, InputDataError, Reader, get_reader
+from ucd.data.base import SPLITS, InputDataError, Reader, Sample, get_reader
 
 FORMAT = "ucd-decoded/1"
 INDEX = "index.json"
@@ -31,13 +32,10 @@ _USED: dict[str, Path] = {}  # real path of a data root -> decoded directory, th
 _OPEN: dict[tuple[str, str], Decoded] = {}
 
 
-def _stamp(reader: Reader, path: Path) -> list:
-    st = os.stat(path)
-    return [reader.relpath(path), st.st_size, st.st_mtime_ns]
-
-
-def _stamps(reader: Reader, split: str) -> list[list]:
-    return [_stamp(reader, s.image) + _stamp(reader, s.label) for s in reader.samples(split)]
+def _stamp(sample: Sample) -> list[int]:
+    """Size and modification time of a sample's image and label files."""
+    a, b = os.stat(sample.image), os.stat(sample.label)
+    return [a.st_size, a.st_mtime_ns, b.st_size, b.st_mtime_ns]
 
 
 def write_decoded(dataset: str, root: str | os.PathLike, out: str | os.PathLike) -> dict:
@@ -62,7 +60,7 @@ def write_decoded(dataset: str, root: str | os.PathLike, out: str | os.PathLike)
         np.save(out / f"{split}.images.npy", np.stack(images))
         np.save(out / f"{split}.labels.npy", np.stack(labels))
         index["splits"][split] = {"ids": [s.id for s in samples],
-                                  "files": _stamps(reader, split)}
+                                  "files": [_stamp(s) for s in samples]}
     tmp = out / f".{INDEX}.tmp"
     tmp.write_text(json.dumps(index))
     tmp.replace(out / INDEX)
@@ -108,21 +106,27 @@ class Decoded:
         self.arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def _open(self, split: str) -> None:
-        entry = self.index["splits"][split]
-        if entry["files"] != _stamps(self.reader, split):
+        ids = self.index["splits"][split]["ids"]
+        if ids != [s.id for s in self.reader.samples(split)]:
             raise InputDataError(
-                f"the decoded {split} images in '{self.directory}' are not those under "
-                f"'{self.reader.root}' (files added, removed or changed since `ucd data "
-                "decode`); decode them again")
-        self.rows[split] = {i: r for r, i in enumerate(entry["ids"])}
+                f"the decoded {split} images in '{self.directory}' are not those listed under "
+                f"'{self.reader.root}' (images added or removed since `ucd data decode`); "
+                "decode them again")
+        self.rows[split] = {i: r for r, i in enumerate(ids)}
         self.arrays[split] = tuple(np.load(self.directory / f"{split}.{kind}.npy",
                                            mmap_mode="r") for kind in ("images", "labels"))
 
-    def get(self, split: str, sample_id: str) -> tuple[Image.Image, np.ndarray]:
-        """The RGB image and the reader's label array of one sample."""
+    def get(self, split: str, sample: Sample) -> tuple[Image.Image, np.ndarray]:
+        """The RGB image and the reader's label array of one sample (whose files must be
+        those decoded)."""
         if split not in self.rows:
             self._open(split)
-        row = self.rows[split][sample_id]
+        row = self.rows[split][sample.id]
+        if _stamp(sample) != self.index["splits"][split]["files"][row]:
+            raise InputDataError(
+                f"the decoded {split} image {sample.id} in '{self.directory}' is not the one "
+                f"under '{self.reader.root}' ('{sample.image}' or '{sample.label}' changed "
+                "since `ucd data decode`); decode them again")
         images, labels = self.arrays[split]
         return Image.fromarray(np.asarray(images[row])), np.array(labels[row])
 

@@ -95,7 +95,7 @@ class StepDataset(Dataset):
         s = self.samples[index]
         decoded = decoded_for(self.reader)  # the images decoded once for every job, if given
         if decoded is not None:
-            img, raw = decoded.get(self.meta["split"], s.id)
+            img, raw = decoded.get(self.meta["split"], s)
         else:
             img, raw = self.reader.read_image(s.image), self.reader.read_label(s.label, strict=True)
         label = self.lut[raw]
