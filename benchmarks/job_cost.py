@@ -440,25 +440,30 @@ def config_seconds(jobs: list[dict], r: dict[str, float]) -> dict[str, float]:
 def cmd_estimate(args: argparse.Namespace) -> int:
     phases = json.loads(Path(args.phases).read_text())
     r = rates(phases, args.fixed_from)
+    if args.work_phases:  # training and evaluation rates of another run (same work, less noise)
+        work = rates(json.loads(Path(args.work_phases).read_text()), "fresh")
+        r.update({k: work[k] for k in ("plain", "old model", "eval")})
     smk = {tuple(s["configs"]): s for s in json.loads(Path(args.snakemake).read_text())}
-    totals = {}
+    totals, floors = {}, {}
     for configs in ([], ["config/embedded.yaml"]):
         jobs, n_jobs = training_jobs(configs)
         secs = config_seconds(jobs, r)
         s = smk.get(tuple(configs))
         secs["snakemake"] = s["self_cpu"] if s else float("nan")
         totals[tuple(configs)] = sum(secs.values())
+        floors[tuple(configs)] = secs["training"] + secs["evaluation"]
         name = " ".join(configs) or "config.yaml"
         print(f"{name}: {len(jobs)} training jobs ({sum(j['iterations'] for j in jobs)} "
               f"iterations) of {n_jobs} jobs: " + ", ".join(
                   f"{k} {v / 60:.1f} min" for k, v in secs.items()) +
               f"; total {totals[tuple(configs)] / 60:.1f} CPU-min")
-    ratio = totals[("config/embedded.yaml",)] / totals[()]
+    key = ("config/embedded.yaml",)
     print("rates: " + ", ".join(f"{k} {v:.4f} s" for k, v in r.items()) +
           f" (fixed cost from the {'fork server' if args.fixed_from == 'server' else 'fresh'}"
           " launches)")
-    print(f"embedded / default: {ratio:.1f}x (CPU-seconds of the training jobs and of "
-          "Snakemake's process; data, split, replay and report jobs not counted)")
+    print(f"embedded / default: {totals[key] / totals[()]:.1f}x (CPU-seconds of the training "
+          "jobs and of Snakemake's process; data, split, replay and report jobs not counted); "
+          f"training and evaluation alone: {floors[key] / floors[()]:.1f}x")
     return 0
 
 
@@ -517,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     es.add_argument("--phases", required=True)
     es.add_argument("--snakemake", required=True)
     es.add_argument("--fixed-from", choices=("fresh", "server"), default="fresh")
+    es.add_argument("--work-phases", help="take the training and evaluation rates from this "
+                    "phases file (compare fixed costs at equal work)")
     es.set_defaults(func=cmd_estimate)
     de = sub.add_parser("decode", help="what decoding the images costs, and would save")
     de.set_defaults(func=cmd_decode)

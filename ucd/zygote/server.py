@@ -52,8 +52,8 @@ def sources_fingerprint() -> tuple:
 
 
 class State:
-    """What the server is and holds: its identity for the checks, the listening socket, the
-    running jobs (pid -> connection) and the connections of running jobs (fd -> pid)."""
+    """What the server is and holds: its identity for the checks, the listening socket, and
+    the running jobs (pid -> the client's connection, and when it was forked)."""
 
     def __init__(self, directory: Path, lock_fd: int, idle_s: float,
                  entry: str = "ucd.cli:main") -> None:
