@@ -2,6 +2,8 @@
 #
 # Results path scheme (RESULTS = config `results`; decided in ucd/plan.py):
 #   RESULTS/data/{dataset}/                          generated data (embedded benchmark)
+#   RESULTS/decoded/{dataset}/                       its images decoded once, for every job
+#   RESULTS/.ucd-zygote/                             fork server of a local run's trainings
 #   RESULTS/splits/{dataset}/{task}/{setting}.json   images per step, shared by every method
 #   RESULTS/{dataset}/{task}/{setting}/{method}/seed{seed}/step{k}/
 #       run.yaml  model.pt  metrics.json  predictions.npz  train.log  eval.log
@@ -49,6 +51,18 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+
+
+onstart:
+    start_fork_server()
+
+
+onsuccess:
+    stop_fork_server()
+
+
+onerror:
+    stop_fork_server()
 
 
 rule all_tables:

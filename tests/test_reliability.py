@@ -35,6 +35,7 @@ SCHEME = [
     "{dataset}/{task}/{setting}/{method}/seed{seed}/final",
     r"splits/{dataset}/{task}/{setting}\.json",
     "data/{dataset}",
+    "decoded/{dataset}",
     "replay/{dataset}/{task}/{setting}/step{step}/n{per_class}",
     r"figures/(qualitative|curves)/{dataset}/{task}/{setting}\.(pdf|png)",
     r"tables/{table}(_compare)?\.(tex|html|csv|summary\.csv)",

@@ -1,3 +1,5 @@
-from ucd.cli import main
+"""``python -m ucd``: see ucd.launch (a `train` job may run in a fork of the fork server)."""
 
-raise SystemExit(main())
+from ucd.launch import main
+
+main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         write_yaml_atomic(run, Path(args.out).with_name("run.yaml"))
     else:
         run = load_run(args.run)
+    if args.decoded:
+        _use_decoded(args.decoded, run.data.root)
     try:
         metrics = train_step(run, Path(args.out), prev=args.prev)
     except Preempted as stop:
@@ -56,6 +59,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _evaluate(args.out, args.metrics, args.predictions, run.eval.batch_size,
                   run.eval.predictions)
     return 0
+
+
+def _use_decoded(directory: str, root: str | None) -> None:
+    """Read the images from arrays decoded once (ucd.data.decoded) instead of their files."""
+    from ucd.data.decoded import use
+
+    decoded_root = use(directory)
+    if root is not None and os.path.realpath(decoded_root) != os.path.realpath(root):
+        raise FileNotFoundError(f"--decoded {directory} holds the images of {decoded_root}, "
+                                f"not of this run's data root {root}")
 
 
 def _evaluate(ckpt: str, out: str, predictions: str | None, batch_size: int,
@@ -79,6 +92,8 @@ def _evaluate(ckpt: str, out: str, predictions: str | None, batch_size: int,
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.decoded:
+        _use_decoded(args.decoded, None)
     _evaluate(args.ckpt, args.out, args.predictions, args.batch_size, args.n_predictions)
     return 0
 
@@ -129,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prev", default=None, help="checkpoint of the previous step")
     p.add_argument("--metrics", default=None, help="then evaluate: metrics.json to write")
     p.add_argument("--predictions", default=None, help="predictions.npz (with --metrics)")
+    p.add_argument("--decoded", default=None, help="the dataset's images decoded once "
+                   "(`ucd data decode`), read instead of its image files")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on the validation set")
@@ -137,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", default=None, help="predictions.npz for qualitative maps")
     p.add_argument("--n-predictions", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=None, help="default: the run config's")
+    p.add_argument("--decoded", default=None, help="as for train")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("config", help="print the resolved run config of one step")

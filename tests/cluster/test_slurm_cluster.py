@@ -80,6 +80,8 @@ def test_tiny_grid_runs_as_slurm_jobs_in_dependency_order(tmp_path: Path) -> Non
     remote = [j for j in jobs.values() if not j.local]
     assert remote and all(j.slurm_id for j in remote), "some job did not go to SLURM"
     assert {"generate_data", "split", "train_shared", "train"} <= {j.rule for j in remote}
+    # each SLURM job runs in its own interpreter: no fork server was pointed at or started
+    assert not (work / "results" / ".ucd-zygote").exists()
     assert longest_chain(jobs) >= 4, "data, split, shared step 0 and step 1 form a chain"
     records = query_sacct(since, work)
     assert check_records(jobs, records) == []

@@ -1,10 +1,13 @@
 """A stand-in for `python -m ucd` in workflow tests: checks that the files a command reads
 exist, writes the files it would write (tiny placeholders), and appends its command line to
-calls.log in the working directory, so a test can run the real DAG in seconds."""
+calls.log in the working directory, so a test can run the real DAG in seconds. A training call
+also appends the fork server directory it was given (UCD_ZYGOTE, or an empty line) to
+fork_server.log."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -63,8 +66,16 @@ def main(argv: list[str]) -> int:
     elif cmd == ["data", "split"]:
         _need(_opt(argv, "--root"))
         _write(_opt(argv, "--out"), "{}\n")
+    elif cmd == ["data", "decode"]:
+        _need(_opt(argv, "--root"))
+        _write(f"{_opt(argv, '--out')}/index.json", "{}\n")
+    elif cmd == ["data", "replay"]:
+        _need(_opt(argv, "--root"))
+        _write(f"{_opt(argv, '--out')}/index.json", "{}\n")
     elif argv[0] == "train":  # evaluates its checkpoint too when --metrics is given
-        _need(_opt(argv, "--run"), _opt(argv, "--prev"))
+        with open("fork_server.log", "a") as log:
+            log.write(os.environ.get("UCD_ZYGOTE", "") + "\n")
+        _need(_opt(argv, "--run"), _opt(argv, "--prev"), _opt(argv, "--decoded"))
         if _opt(argv, "--run-json"):  # kept beside the model as run.yaml, like ucd train
             import yaml
 

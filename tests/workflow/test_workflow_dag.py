@@ -161,7 +161,8 @@ def test_claims_are_judged_on_the_summary(jobs):
 
 def test_partial_target_runs_only_its_cell(chain):
     assert Counter(j.rule for j in chain) == {
-        "generate_data": 1, "split": 2, "train_shared": 1, "metrics_from_shared": 1,
+        "generate_data": 1, "decode_data": 1, "split": 2, "train_shared": 1,
+        "metrics_from_shared": 1,
         "train": 5, "final": 1,
     }
     for j in chain:
@@ -189,3 +190,13 @@ def test_seeds_multiply_the_jobs(tmp_path):
     for j in by_rule(jobs, "train"):
         (prev,) = [p for p in j.input if p.endswith("model.pt")]
         assert _shared(prev)["seed"] == j.wildcards["seed"]
+
+
+def test_the_generated_images_are_decoded_once_for_every_training(jobs):
+    (decode,) = by_rule(jobs, "decode_data")
+    assert decode.input == ["results/data/digits"]
+    assert decode.output == ["results/decoded/digits"]
+    trainings = by_rule(jobs, "train") + by_rule(jobs, "train_shared")
+    for j in trainings:
+        assert "results/decoded/digits" in j.input
+        assert "--decoded results/decoded/digits " in j.shell

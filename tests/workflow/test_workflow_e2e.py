@@ -32,6 +32,14 @@ def run(tmp_path_factory):
     return work
 
 
+def test_the_fork_server_ran_and_stopped_with_the_run(run):
+    """The first training job started it (the run is local); onsuccess stopped it."""
+    log = (run / "results/.ucd-zygote/server.log").read_text()
+    assert " ready: " in log and log.rstrip().endswith("stopped")
+    assert not (run / "results/.ucd-zygote/pid").exists()
+    assert not (run / "results/.ucd-zygote/owner").exists()
+
+
 def shared_dirs(work, kind: str) -> list:
     return sorted((work / "results/digits/_shared").glob(f"{kind}-*/seed{SEED}/step0"))
 

@@ -132,3 +132,19 @@ def test_snakemake_report_shows_the_claims(done):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     page = (done / "report.html").read_text()
     assert "Claims of the paper" in page and "claims.html" in page
+
+
+def test_local_training_jobs_are_pointed_at_the_fork_server(done):
+    """onstart names RESULTS/.ucd-zygote to every job of a local run (`python -m ucd train`
+    then goes through the fork server; the stand-in only records it)."""
+    lines = (done / "fork_server.log").read_text().splitlines()
+    assert len(lines) == 4 * len(SEEDS)
+    assert {Path(p).resolve() for p in lines} == {(done / "results" / ".ucd-zygote").resolve()}
+
+
+def test_no_fork_server_when_the_config_says_so(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**CONFIG, "fork_server": False}))
+    target = f"{BENCH}/ft/seed42/step0/metrics.json"  # from one shared training
+    proc = snakemake(tmp_path, "-c1", target, "--configfile", str(tmp_path / "tiny.yaml"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "fork_server.log").read_text() == "\n"

@@ -1,4 +1,5 @@
-"""`ucd tasks` and `ucd data {generate,split,replay,stats,check}` (registered by ucd/cli.py).
+"""`ucd tasks` and `ucd data {generate,split,replay,stats,decode,check}` (registered by
+ucd/cli.py).
 
 Handlers take the parsed arguments and return an exit code; errors are raised as ValueError /
 FileNotFoundError and reported by the caller (`main` here, or the top-level CLI).
@@ -141,6 +142,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode every image and label of a dataset once, for the jobs (`ucd train --decoded`)."""
+    from ucd.data.decoded import write_decoded
+
+    index = write_decoded(args.dataset, _root(args), args.out)
+    counts = ", ".join(f"{len(v['ids'])} {k}" for k, v in index["splits"].items())
+    print(f"wrote {args.out}: decoded {args.dataset} images ({counts})")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, setting: bool = True) -> None:
     p.add_argument("dataset", help="dataset name (tasks.yaml)")
     p.add_argument("task", help="task name, e.g. 15-5")
@@ -197,6 +208,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train", help="train or val")
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("decode", help="decode a dataset's images once, for every job")
+    p.add_argument("dataset", help="dataset name (tasks.yaml)")
+    p.add_argument("--root", default=None, help=f"data root (default {DEFAULT_ROOT})")
+    p.add_argument("--out", required=True, help="directory of the arrays to write")
+    p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("check", help="classes and training images per step")
     _common(p)

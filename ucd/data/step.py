@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ucd.data.base import InputDataError, Reader, Sample, get_reader
+from ucd.data.decoded import decoded_for
 from ucd.data.splits import SplitMismatchError, compute_split, load_split
 from ucd.data.tasks import Task, check_setting, get_dataset_info, get_task
 from ucd.data.transforms import TrainTransform, ValTransform
@@ -113,8 +114,12 @@ class StepDataset(Dataset):
 
     def _decode(self, index: int) -> tuple[Any, np.ndarray]:
         s = self.samples[index]
-        img = self.reader.read_image(s.image)
-        label = self.lut[self.reader.read_label(s.label, strict=True)]
+        decoded = decoded_for(self.reader)  # the images decoded once for every job, if given
+        if decoded is not None:
+            img, raw = decoded.get(self.meta["split"], s)
+        else:
+            img, raw = self.reader.read_image(s.image), self.reader.read_label(s.label, strict=True)
+        label = self.lut[raw]
         if label.shape != (img.size[1], img.size[0]):
             raise InputDataError(
                 f"{self.reader.info.name} {s.id}: label {label.shape[::-1]} and image "

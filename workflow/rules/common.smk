@@ -2,6 +2,7 @@
 # grid, seeds, steps, shared trainings and the results path scheme) and per-rule resources.
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from ucd.reporting.tables import (
     load_tables,
     required_runs,
 )
+from ucd.zygote import control as zygote, wire as zygote_wire
 
 # Resource keys passed to Snakemake (and the SLURM executor) when set; `cpus` and `gpus` map
 # to threads/cpus_per_task and gpu.
@@ -70,11 +72,20 @@ def data_inputs(dataset: str) -> dict:
 
 def training_inputs(run) -> dict:
     """The split file (when the step reads one), the replay set (when the method replays) and
-    the generated data a training needs."""
+    the generated data a training needs, with its images decoded once (`decode_data`).
+    """
     files = {"split": run.data.split} if run.data.split else {}
     if run.data.replay:
         files["replay"] = run.data.replay
-    return {**files, **data_inputs(run.dataset)}
+    data = data_inputs(run.dataset)
+    if data:
+        data["decoded"] = f"{RESULTS}/decoded/{run.dataset}"
+    return {**files, **data}
+
+
+def decoded_arg(w, input) -> str:
+    """`--decoded DIR` when the training reads its dataset's images decoded once."""
+    return f"--decoded {input.decoded}" if "decoded" in input.keys() else ""
 
 
 def run_json(run) -> str:
@@ -248,6 +259,40 @@ def train_launcher() -> str:
         return config["ucd_command"]
     python = shlex.quote(sys.executable)
     return f"{python} -m torch.distributed.run --standalone --nproc_per_node={gpus} -m -- ucd"
+
+
+# ------------------------------------------------------------------ fork server
+
+
+def fork_server_dir() -> str | None:
+    """RESULTS/.ucd-zygote when this run's training jobs go through a fork server (ucd.zygote):
+    config `fork_server`, a local run (Snakemake's own process starts every job on this
+    machine: not SLURM, whose jobs run elsewhere, each in its own interpreter) and one
+    process per training job (torchrun starts its ranks itself)."""
+    if not config.get("fork_server", True) or not workflow.local_exec:
+        return None
+    if not workflow.is_main_process or train_launcher() != config["ucd_command"]:
+        return None
+    return os.path.abspath(f"{RESULTS}/.ucd-zygote")
+
+
+def start_fork_server() -> None:
+    """onstart: point the jobs at the server directory; the first training job that finds no
+    server there starts one (with its own environment, so later jobs match it), which stops
+    when this Snakemake process ends, if onsuccess/onerror did not stop it before."""
+    where = fork_server_dir()
+    if where:
+        zygote.set_owner(where, os.getpid())
+        os.environ[zygote_wire.ENV] = where
+
+
+def stop_fork_server() -> None:
+    """onsuccess/onerror: stop the server (it finishes running jobs first)."""
+    where = os.environ.pop(zygote_wire.ENV, None)
+    if where and not zygote.stop(where):
+        print(f"the fork server of {where} did not stop; it stops itself when idle")
+    if where:
+        zygote.set_owner(where, None)
 
 
 # "auto": jobs run the package with the Python that runs Snakemake (its virtual environment),

@@ -1,7 +1,9 @@
 # Data: the embedded benchmark's generation, the split files (image ids per step), computed
 # once per (dataset, task, setting) and reused by every method, and the replay sets (images of
 # the old classes, RECALL), built once per (dataset, task, setting, step, images per class)
-# from the dataset's replay source and shared by every method that replays there.
+# from the dataset's replay source and shared by every method that replays there. A generated
+# dataset's images are also decoded once (`decode_data`) and memory-mapped by every training
+# job, which would otherwise decode the same files in each job (ucd/data/decoded.py).
 
 
 rule generate_data:
@@ -20,6 +22,26 @@ rule generate_data:
         ucd=config["ucd_command"],
     shell:
         "{params.ucd} data generate {wildcards.dataset} --root {output} > {log} 2>&1"
+
+
+rule decode_data:
+    input:
+        f"{RESULTS}/data/{{dataset}}",
+    output:
+        directory(f"{RESULTS}/decoded/{{dataset}}"),
+    log:
+        f"{RESULTS}/logs/decoded/{{dataset}}.log",
+    wildcard_constraints:
+        dataset="|".join(GENERATORS),
+    conda:
+        "../../envs/ucd.yaml"
+    threads: threads_of("data")
+    resources:
+        **resources_of("data"),
+    params:
+        ucd=config["ucd_command"],
+    shell:
+        "{params.ucd} data decode {wildcards.dataset} --root {input} --out {output} > {log} 2>&1"
 
 
 rule split:

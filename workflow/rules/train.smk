@@ -28,10 +28,12 @@ rule train:
     params:
         ucd=train_launcher(),
         prev=prev_arg,
+        decoded=decoded_arg,
         run=lambda w: run_json(PLAN.run(cell_of(w), _check_step(w), int(w.seed))),
     shell:
         "{params.ucd} train --run-json {params.run:q} --out {output.model} {params.prev}"
-        " --metrics {output.metrics} --predictions {output.predictions} > {log} 2>&1"
+        " --metrics {output.metrics} --predictions {output.predictions} {params.decoded}"
+        " > {log} 2>&1"
 
 
 rule train_shared:
@@ -53,7 +55,9 @@ rule train_shared:
         **resources_of("train"),
     params:
         ucd=train_launcher(),
+        decoded=decoded_arg,
         run=lambda w: run_json(shared_run(w)),
     shell:
         "{params.ucd} train --run-json {params.run:q} --out {output.model}"
-        " --metrics {output.metrics} --predictions {output.predictions} > {log} 2>&1"
+        " --metrics {output.metrics} --predictions {output.predictions} {params.decoded}"
+        " > {log} 2>&1"
