@@ -38,6 +38,13 @@ def save_figure(fig: plt.Figure, out: str | Path) -> list[Path]:
     return paths
 
 
+def stamp(fig: plt.Figure, note: str | None) -> plt.Figure:
+    """The figure with `note` written under it in red (a rehearsal's notice); as is if None."""
+    if note:
+        fig.text(0.5, 0.0, note, ha="center", va="top", color="#b00000", fontsize=8, wrap=True)
+    return fig
+
+
 def benchmark_title(block: Block) -> str:
     """e.g. "VOC 15-1 disjoint"."""
     name = settings()["datasets"].get(block.dataset, block.dataset)

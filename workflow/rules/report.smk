@@ -60,9 +60,10 @@ rule table:
         results=lambda w: RESULTS,
         embedded="--embedded" if EMBEDDED else "",
         caption=lambda w: table_caption(w.table),
+        note=note_arg(),
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
-        " && {params.ucd} report table {wildcards.table} {params.embedded}"
+        " && {params.ucd} report table {wildcards.table} {params.embedded} {params.note}"
         " --summary {output.csv} --out {output.tex} {output.html} {output.values})"
         " > {log} 2>&1"
 
@@ -90,8 +91,9 @@ rule table_compare:
     params:
         ucd=config["ucd_command"],
         caption=lambda w: table_caption(w.table),
+        note=note_arg(),
     shell:
-        "{params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
+        "{params.ucd} report table {wildcards.table} --compare {params.note} --summary {input.csv}"
         " --out {output.tex} {output.html} > {log} 2>&1"
 
 
@@ -121,9 +123,10 @@ rule figure:
         results=lambda w: RESULTS,
         embedded="--embedded" if EMBEDDED else "",
         caption=lambda w: table_caption(w.figure),
+        note=note_arg(),
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
-        " && {params.ucd} report figure {wildcards.figure} {params.embedded}"
+        " && {params.ucd} report figure {wildcards.figure} {params.embedded} {params.note}"
         " --summary {output.csv} --out {output.pdf}) > {log} 2>&1"
 
 
@@ -148,8 +151,9 @@ rule curves:
     params:
         ucd=config["ucd_command"],
         methods=lambda w: " ".join(grid_methods(w.dataset, w.task, w.setting)),
+        note=note_arg(),
     shell:
-        "{params.ucd} report curves --summary {input.summary}"
+        "{params.ucd} report curves {params.note} --summary {input.summary}"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
         " --methods {params.methods} --out {output.pdf} > {log} 2>&1"
 
@@ -175,8 +179,9 @@ rule qualitative:
     params:
         ucd=config["ucd_command"],
         predictions=lambda w: predictions_args(w.dataset, w.task, w.setting),
+        note=note_arg(),
     shell:
-        "{params.ucd} report qualitative"
+        "{params.ucd} report qualitative {params.note}"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
         " --predictions {params.predictions} --out {output.pdf} > {log} 2>&1"
 
@@ -201,8 +206,9 @@ rule claims:
     params:
         ucd=config["ucd_command"],
         embedded="--embedded" if EMBEDDED else "",
+        note=note_arg(),
     shell:
-        "({params.ucd} report claims {params.embedded} --summary {input.summary}"
+        "({params.ucd} report claims {params.embedded} {params.note} --summary {input.summary}"
         " --out {output.md}"
-        " && {params.ucd} report claims {params.embedded} --summary {input.summary}"
+        " && {params.ucd} report claims {params.embedded} {params.note} --summary {input.summary}"
         " --out {output.html}) > {log} 2>&1"
