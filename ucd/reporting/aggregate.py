@@ -29,6 +29,7 @@ METRIC_COLUMNS = [
     "peak_gpu_mem_mb",
     "images_per_s",
     "eval_time_s",
+    "batch_size",  # the global batch the step trained with (Fig. 11's x)
 ]
 REQUIRED_KEYS = ("iou", "classes_seen")
 _STEP_DIR = re.compile(r"^step([0-9]+)$")

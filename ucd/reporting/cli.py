@@ -195,7 +195,6 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", action="store_true", help="paper's number, difference")
     p.add_argument("--embedded", action="store_true", help="embedded (digits) tasks")
     p.add_argument("--standalone", action="store_true", help="a compilable LaTeX document")
-    p.add_argument("--note", help="text put first in the caption (e.g. a rehearsal's notice)")
     p.set_defaults(func=_cmd_table)
 
     p = sub.add_parser("figure", help="Fig. 10 or Fig. 11 (PDF and PNG)")
@@ -203,7 +202,6 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", required=True)
     p.add_argument("--out", required=True, help="output path; .pdf and .png are written")
     p.add_argument("--embedded", action="store_true")
-    p.add_argument("--note", help="text put first in the caption (e.g. a rehearsal's notice)")
     p.set_defaults(func=_cmd_figure)
 
     p = sub.add_parser("curves", help="mIoU all/old/new after each step of one benchmark")
@@ -211,7 +209,6 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", required=True, help="dataset/task/setting")
     p.add_argument("--methods", nargs="+", help="default: every method run on the benchmark")
     p.add_argument("--out", required=True)
-    p.add_argument("--note", help="text put first in the caption (e.g. a rehearsal's notice)")
     p.set_defaults(func=_cmd_curves)
 
     p = sub.add_parser("qualitative", help="image / ground truth / predictions maps")
@@ -227,7 +224,6 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=4, help="number of images (default: 4)")
     p.add_argument("--title")
     p.add_argument("--out", required=True)
-    p.add_argument("--note", help="text put first in the caption (e.g. a rehearsal's notice)")
     p.set_defaults(func=_cmd_qualitative)
 
     p = sub.add_parser("claims", help="a verdict on each claim of the paper (claims.yaml)")
@@ -235,7 +231,6 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="claims.md (Markdown) or claims.html")
     p.add_argument("--embedded", action="store_true", help="paper benchmarks as digits tasks")
     p.add_argument("--claims", help="claims file (default: ucd/reporting/claims.yaml)")
-    p.add_argument("--note", help="text put first in the caption (e.g. a rehearsal's notice)")
     p.set_defaults(func=_cmd_claims)
 
     p = sub.add_parser("runs", help="the (dataset/task/setting/method) runs tables need")
@@ -243,6 +238,8 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embedded", action="store_true")
     p.add_argument("--list", action="store_true", help="list the available table/figure ids")
     p.set_defaults(func=_cmd_runs)
+    for name in ("table", "figure", "curves", "qualitative", "claims"):
+        sub.choices[name].add_argument("--note", help="put first in the caption (a rehearsal's)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
