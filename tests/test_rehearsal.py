@@ -24,6 +24,8 @@ import yaml
 from ucd.config import IDENTITY, deep_merge
 from ucd.data.fixtures import generate
 from ucd.data.splits import compute_split
+from ucd.distributed import accumulation_steps
+from ucd.engine import check_accumulation
 from ucd.methods import get_method
 from ucd.plan import Plan
 
@@ -152,6 +154,22 @@ def test_every_step_has_a_batch_of_fixture_images(plans, tmp_path):
             if get_method(run.base_method).joint:
                 continue  # Joint trains on every image
             assert counts[cell[:3]][step] >= run.optim.batch_size, (cell, step)
+
+
+def test_every_run_of_the_rehearsal_can_batch_on_its_device(plans):
+    """What the engine checks when a job starts, checked for every run before any job: the
+    global batch splits over the rehearsal's processes (no GPU: one) and its micro-batches, and
+    a contrastive term sees the whole batch (a per-row per_gpu_batch would break that)."""
+    _, rehearsal = plans
+    world = int(rehearsal.config["resources"]["train"].get("gpus") or 1)
+    for cell in rehearsal.cells:
+        for step in rehearsal.steps(cell.dataset, cell.task, cell.method):
+            for run in (rehearsal.run(cell, step, SEED), rehearsal.shared_run(cell, step, SEED)):
+                if run is None:
+                    continue
+                accum = accumulation_steps(run.optim.batch_size, world, run.train.per_gpu_batch)
+                terms = get_method(run.base_method).build_terms(run.params, run.step)
+                check_accumulation(terms, accum, run)
 
 
 def test_the_comparison_catches_a_changed_convention(plans):

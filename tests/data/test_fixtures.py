@@ -130,6 +130,10 @@ def test_every_step_the_paper_runs_has_the_images_the_protocol_selects(
     expected = expected_step_ids(manifest, dataset, task, setting)
     assert [set(ids) for ids in split["ids"]] == expected
     assert min(split["counts"]) >= 1, split["counts"]
+    for k, classes in enumerate(get_task(dataset, task).steps):  # scored after step k
+        val = [i for i, v in manifest.items() if v["split"] == "val" and set(v["classes"]) & set(
+            classes)]
+        assert val, (dataset, task, k)
 
 
 def test_the_fixture_is_deterministic_and_refuses_to_replace_foreign_data(tmp_path, roots):
