@@ -20,8 +20,9 @@ tables: $(VENV)/.installed
 # The dress rehearsal of the paper's grid: every table and figure of the paper on generated
 # fixtures of VOC, ADE20K and Cityscapes (config/rehearsal.yaml; results/rehearsal/).
 # `make rehearsal PROFILE=slurm` submits its jobs to SLURM instead (slurm/config.yaml).
+# --keep-going: a rehearsal shows every job that fails in one run, not only the first.
 rehearsal: $(VENV)/.installed
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) all_tables \
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --keep-going all_tables \
 		--configfile config/paper.yaml config/rehearsal.yaml $(if $(PROFILE),--profile $(PROFILE))
 
 # Command 2 of the README: install, then run the test suite. Every non-zero exit fails,

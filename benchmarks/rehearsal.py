@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -47,7 +48,8 @@ def cpu_name() -> str:
 def run_rehearsal(workdir: Path, cores: int, profile: str | None, target: str) -> float:
     """Run the rehearsal in `workdir`; return its wall time in seconds (exit on failure)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-           "--cores", str(cores), target, "--configfile", *(str(ROOT / c) for c in CONFIGS)]
+           "--cores", str(cores), "--keep-going", target,
+           "--configfile", *(str(ROOT / c) for c in CONFIGS)]
     if profile:
         cmd += ["--profile", profile]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
@@ -55,9 +57,9 @@ def run_rehearsal(workdir: Path, cores: int, profile: str | None, target: str) -
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env)
     elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"the rehearsal failed after {elapsed:.0f} s (snakemake exit {proc.returncode}); "
-                 f"logs under {workdir}/.snakemake/log and {workdir}/{RESULTS}")
+    if proc.returncode != 0:  # --keep-going: every job that could run has run
+        print(f"the rehearsal FAILED after {elapsed:.0f} s (snakemake exit {proc.returncode}); "
+              f"logs under {workdir}/.snakemake/log and {workdir}/{RESULTS}", flush=True)
     return elapsed
 
 
@@ -100,13 +102,25 @@ def summarise(workdir: Path, wall: float | None) -> None:
     tables = sorted((results / "tables").glob("table[1-9].tex"))
     figures = sorted((results / "figures").glob("figure1[01].pdf"))
     print(f"tables: {len(tables)}, figures: {len(figures)} under {results}")
-    from ucd.reporting.aggregate import read_summary
+    from ucd.reporting.aggregate import collect
     from ucd.reporting.filled import missing_cells
     from ucd.reporting.tables import load_tables
 
-    missing = missing_cells(read_summary(results / "summary.csv"), load_tables())
+    missing = missing_cells(collect(results), load_tables())
     print(f"cells the paper fills that are empty here: {len(missing)}"
           + "".join(f"\n  {m}" for m in missing[:40]))
+    failed = failed_jobs(workdir)
+    print(f"failed jobs: {len(failed)}" + "".join(f"\n  {f}" for f in failed))
+
+
+def failed_jobs(workdir: Path) -> list[str]:
+    """'rule: log file' of every job the last Snakemake run reports as failed."""
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    if not logs:
+        return []
+    text = logs[-1].read_text(errors="replace")
+    return [f"{m[1]}: {m[2]}" for m in re.finditer(
+        r"^Error in rule (\S+):.*?^\s+log: (\S+)", text, re.M | re.S)]
 
 
 def main() -> int:
