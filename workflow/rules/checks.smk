@@ -77,7 +77,8 @@ def check_config(config: dict) -> Plan:
 def check_generated_roots(config: dict, used: set) -> None:
     """A generated dataset that the grid reads must be where `generate_data` writes it,
     RESULTS/data/NAME. One the grid does not read is not checked: config.yaml's digits entry
-    (results/data/digits) would otherwise refuse the paper's grid with another `results`."""
+    (results/data/digits) would otherwise refuse the paper's grid with another `results`.
+    """
     for name in sorted(used):
         ds = config["datasets"][name]
         if ds.get("generate") and ds["root"] != f"{config['results']}/data/{name}":

@@ -178,10 +178,10 @@ def predictions_args(dataset: str, task: str, setting: str) -> str:
 
 
 def note_arg() -> str:
-    """`--note TEXT` of the report commands when the config sets `report.note` (the rehearsal
+    """` --note TEXT` (leading space: it ends a command) of the report commands when the config sets `report.note` (the rehearsal
     marks every caption and figure with it), else nothing."""
     note = config["report"].get("note")
-    return f"--note {shlex.quote(note)}" if note else ""
+    return f" --note {shlex.quote(note)}" if note else ""
 
 
 def table_caption(item: str) -> str:

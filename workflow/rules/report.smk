@@ -63,8 +63,8 @@ rule table:
         note=note_arg(),
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
-        " && {params.ucd} report table {wildcards.table} {params.embedded} {params.note}"
-        " --summary {output.csv} --out {output.tex} {output.html} {output.values})"
+        " && {params.ucd} report table {wildcards.table} {params.embedded}"
+        " --summary {output.csv} --out {output.tex} {output.html} {output.values}{params.note})"
         " > {log} 2>&1"
 
 
@@ -93,8 +93,8 @@ rule table_compare:
         caption=lambda w: table_caption(w.table),
         note=note_arg(),
     shell:
-        "{params.ucd} report table {wildcards.table} --compare {params.note} --summary {input.csv}"
-        " --out {output.tex} {output.html} > {log} 2>&1"
+        "{params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
+        " --out {output.tex} {output.html}{params.note} > {log} 2>&1"
 
 
 rule figure:
@@ -126,8 +126,8 @@ rule figure:
         note=note_arg(),
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
-        " && {params.ucd} report figure {wildcards.figure} {params.embedded} {params.note}"
-        " --summary {output.csv} --out {output.pdf}) > {log} 2>&1"
+        " && {params.ucd} report figure {wildcards.figure} {params.embedded}"
+        " --summary {output.csv} --out {output.pdf}{params.note}) > {log} 2>&1"
 
 
 rule curves:
@@ -153,9 +153,9 @@ rule curves:
         methods=lambda w: " ".join(grid_methods(w.dataset, w.task, w.setting)),
         note=note_arg(),
     shell:
-        "{params.ucd} report curves {params.note} --summary {input.summary}"
+        "{params.ucd} report curves --summary {input.summary}"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
-        " --methods {params.methods} --out {output.pdf} > {log} 2>&1"
+        " --methods {params.methods} --out {output.pdf}{params.note} > {log} 2>&1"
 
 
 rule qualitative:
@@ -181,9 +181,9 @@ rule qualitative:
         predictions=lambda w: predictions_args(w.dataset, w.task, w.setting),
         note=note_arg(),
     shell:
-        "{params.ucd} report qualitative {params.note}"
+        "{params.ucd} report qualitative"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
-        " --predictions {params.predictions} --out {output.pdf} > {log} 2>&1"
+        " --predictions {params.predictions} --out {output.pdf}{params.note} > {log} 2>&1"
 
 
 rule claims:
@@ -208,7 +208,7 @@ rule claims:
         embedded="--embedded" if EMBEDDED else "",
         note=note_arg(),
     shell:
-        "({params.ucd} report claims {params.embedded} {params.note} --summary {input.summary}"
-        " --out {output.md}"
-        " && {params.ucd} report claims {params.embedded} {params.note} --summary {input.summary}"
-        " --out {output.html}) > {log} 2>&1"
+        "({params.ucd} report claims {params.embedded} --summary {input.summary}"
+        " --out {output.md}{params.note}"
+        " && {params.ucd} report claims {params.embedded} --summary {input.summary}"
+        " --out {output.html}{params.note}) > {log} 2>&1"
