@@ -9,13 +9,21 @@ CUDA_HOME ?= $(shell d=$$(readlink -f $$(command -v nvcc 2>/dev/null) 2>/dev/nul
 CUDA_HOME := $(or $(CUDA_HOME),$(wildcard /usr/local/cuda))
 TORCH_CUDA_ARCH_LIST ?= 8.0;9.0
 
-.PHONY: all tables test iabn lint clean-venv
+.PHONY: all tables rehearsal test iabn lint clean-venv
 
 all: tables
 
 # Command 1 of the README: install, then regenerate every table and figure of the default grid.
 tables: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) all_tables
+
+# The dress rehearsal of the paper's grid: every table and figure of the paper on generated
+# fixtures of VOC, ADE20K and Cityscapes (config/rehearsal.yaml; results/rehearsal/).
+# `make rehearsal PROFILE=slurm` submits its jobs to SLURM instead (slurm/config.yaml).
+# --keep-going: a rehearsal shows every job that fails in one run, not only the first.
+rehearsal: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --keep-going all_tables \
+		--configfile config/paper.yaml config/rehearsal.yaml $(if $(PROFILE),--profile $(PROFILE))
 
 # Command 2 of the README: install, then run the test suite. Every non-zero exit fails,
 # 5 (no test collected) included: a suite that runs nothing has not passed.

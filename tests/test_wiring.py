@@ -245,5 +245,6 @@ def test_contrastive_terms_refuse_micro_batches_and_report_their_batch(step0, ti
         engine.set_up(split_run, tmp_path / "x.pt", ckpt)
     metrics = engine.train_step(run, tmp_path / "s1.pt", ckpt)
     assert metrics["contrast_batch"] == run.optim.batch_size == 8
+    assert metrics["batch_size"] == 8  # the global batch, what Fig. 11 plots against
     plain = make_run(config, tiny_splits, method="mib", step=1)
     assert engine.train_step(plain, tmp_path / "s1b.pt", ckpt)["contrast_batch"] is None

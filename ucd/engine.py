@@ -470,6 +470,7 @@ def step_metrics(step: Step) -> dict[str, Any]:
         "train_time_s": st.elapsed,
         "images_per_s": st.n_images / st.elapsed if st.elapsed > 0 else math.nan,
         "iterations": step.ctx.iteration,
+        "batch_size": step.run.optim.batch_size,  # what Fig. 11 plots against
         "bad_batches_skipped": st.bad_batches,
         "overflow_skipped": st.overflows,
         "loss_history": st.history,

@@ -82,3 +82,25 @@ def test_bad_setting_is_rejected_by_the_parser(capsys: pytest.CaptureFixture) ->
     with pytest.raises(SystemExit):
         main(["data", "split", "voc", "15-5", "mixed", "--out", "x.json"])
     assert "invalid choice: 'mixed'" in capsys.readouterr().err
+
+
+def test_generate_writes_a_fixture_of_a_real_layout(tmp_path: Path, capsys) -> None:
+    """`ucd data generate cityscapes` (the workflow's generate_data rule in the rehearsal)
+    writes the fixture and says it is one; digits' size options are refused for it."""
+    root = tmp_path / "cs"
+    assert main(["data", "generate", "cityscapes", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "FIXTURE of cityscapes" in out and "21 train, 7 val images" in out
+    assert (root / "fixture.json").is_file() and (root / "leftImg8bit" / "train").is_dir()
+    assert main(["data", "generate", "voc", "--root", str(tmp_path / "v"), "--n-train", "5"]) == 2
+    assert "--n-train applies to digits only" in capsys.readouterr().err
+
+
+def test_fixtures_module_writes_the_named_datasets(tmp_path: Path, capsys) -> None:
+    from ucd.data import fixtures
+
+    assert fixtures.main(["--out", str(tmp_path), "--datasets", "ade"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ade"]
+    with pytest.raises(SystemExit):
+        fixtures.main(["--out", str(tmp_path), "--datasets", "ade,kitti"])
+    assert "no fixture for kitti" in capsys.readouterr().err

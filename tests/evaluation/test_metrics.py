@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from ucd.data.tasks import list_tasks
 from ucd.evaluation import confusion_matrix, mean_iou, per_class_iou, summarize
+from ucd.evaluation.records import paper_columns
+from ucd.reporting.tables import column_classes
 
 
 def _iou_numpy(pred, gt, n):
@@ -71,3 +74,17 @@ def test_all_is_the_class_weighted_mean_of_old_and_new():
 def test_label_out_of_range_is_refused():
     with pytest.raises(ValueError, match="label value 7 outside 0..3"):
         confusion_matrix(torch.zeros(2, dtype=torch.long), torch.tensor([7, 1]), 4)
+
+
+@pytest.mark.parametrize("task", list_tasks(), ids=lambda t: f"{t.dataset}/{t.name}")
+def test_metrics_columns_are_the_tables_columns_and_never_hold_background(task):
+    """metrics.json's old/new classes (ucd.evaluation.records) and the tables' columns
+    (ucd.reporting.tables) are two derivations from tasks.yaml: they must agree at every step,
+    and background (ADE's 'other', Cityscapes' void) is in neither. Planted in a copy, ADE's
+    class 0 kept among the old classes of metrics.json passed every other test."""
+    for k in range(task.n_steps):
+        old, new = paper_columns(task, k)
+        assert old == column_classes(task.dataset, task.name, "old", step=k)
+        assert new == column_classes(task.dataset, task.name, "new", step=k)
+        assert 0 not in old + new
+        assert sorted(old + new) == column_classes(task.dataset, task.name, "all", step=k)

@@ -233,3 +233,28 @@ def test_claims_markdown_and_html(tmp_path, metrics_writer, capsys):
     assert '<b style="color:#1a7f37">holds</b>' in page
     assert main(["claims", "--summary", str(summary), "--out", "c.txt"]) == 2
     assert "unknown format '.txt'; use .md or .html" in capsys.readouterr().err
+
+
+def test_a_note_opens_every_caption_page_and_figure(summary, tmp_path, monkeypatch):
+    """`--note` (config `report.note`: the rehearsal's notice) is the caption's first words in
+    LaTeX and HTML, the first line of the claims, and written under every figure."""
+    import matplotlib.figure
+
+    note = "REHEARSAL: numbers mean nothing."
+    tex, html = tmp_path / "t.tex", tmp_path / "t.html"
+    assert main(["table", "table9", "--summary", str(summary), "--note", note,
+                 "--out", str(tex), str(html)]) == 0
+    assert "\\caption{REHEARSAL: numbers mean nothing. Weight of" in tex.read_text()
+    assert f"</b> {note} Weight of" in html.read_text()
+    claims = tmp_path / "claims.md"
+    assert main(["claims", "--embedded", "--summary", str(summary), "--note", note,
+                 "--out", str(claims)]) == 0
+    assert claims.read_text().startswith(f"**{note}**\n\n# ")
+    texts = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda fig, *a, **k: texts.append([t.get_text() for t in fig.texts]))
+    assert main(["figure", "figure11", "--embedded", "--summary", str(summary), "--note", note,
+                 "--out", str(tmp_path / "f.png")]) == 0
+    assert main(["curves", "--summary", str(summary), "--benchmark", "digits/5-5/disjoint",
+                 "--note", note, "--out", str(tmp_path / "c.png")]) == 0
+    assert len(texts) == 4 and all(note in t for t in texts)

@@ -58,6 +58,21 @@ def test_figure11_batch_sizes(digits_results):
     assert lines["MiB+UCD"] == ([8], pytest.approx([45.0]))
 
 
+def test_figure11_places_a_run_at_the_batch_it_trained_with(tmp_path, metrics_writer):
+    """The rehearsal trains the plain row at batch 3, not tables.yaml's default 24: the point
+    goes where metrics.json's batch_size says (a summary without it keeps the default)."""
+    root = tmp_path / "results"
+    iou = dict.fromkeys(range(11), 0.5)
+    metrics_writer(root, "digits", "5-5", "disjoint", "mib", 1, iou, batch_size=3)
+    metrics_writer(root, "digits", "5-5", "disjoint", "mib-bs4", 1, iou, batch_size=4)
+    metrics_writer(root, "digits", "5-5", "disjoint", "mib_ucd", 1, iou)  # no batch recorded
+    fig = plot_figure(collect(root), get_spec("figure11", embedded=True))
+    lines = _lines(fig.axes[0])
+    assert lines["MiB"][0] == [3, 4] and lines["MiB+UCD"][0] == [24]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["2", "3", "4", "8", "12",
+                                                                      "24"]
+
+
 def test_curves_three_panels_and_joint_reference(digits_results):
     block = Block("digits", "5-1", "disjoint", ())
     fig = plot_curves(digits_results, block)

@@ -125,6 +125,18 @@ def test_tables_not_on_the_embedded_benchmark():
 def test_generated_dataset_checks():
     with pytest.raises(ValueError, match=r"datasets\.digits\.root must be results/data/digits"):
         check({"datasets": {"digits": {"root": "elsewhere"}}})
+    with pytest.raises(ValueError, match=r"datasets\.cityscapes\.root must be out/data/cityscapes"):
+        check({"results": "out", "grid": grid(["cityscapes/13-1/overlapped"], ["ft"])["grid"],
+               "datasets": {"cityscapes": {"root": "results/data/cityscapes", "generate": True}}})
+
+
+def test_a_generated_dataset_the_grid_does_not_read_is_not_checked():
+    """config.yaml's digits entry (results/data/digits) refused the paper's grid once its
+    results moved (the rehearsal's results/rehearsal): only datasets the grid reads must be
+    where generate_data writes them."""
+    plan = check({"results": "out", "grid": grid(["cityscapes/13-1/overlapped"], ["ft"])["grid"],
+                  "datasets": {"cityscapes": {"root": "out/data/cityscapes", "generate": True}}})
+    assert {c.dataset for c in plan.cells} == {"cityscapes"}
 
 
 def test_resources_map_to_snakemake_and_slurm_names():

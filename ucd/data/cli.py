@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from ucd.data.fixtures import FIXTURES
 from ucd.data.replay.sources import SOURCES
 from ucd.data.tasks import SETTINGS, check_setting, get_dataset_info, get_task, list_tasks
 
@@ -33,10 +34,12 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Generate the embedded digits benchmark."""
+    """Generate the embedded digits benchmark, or the fixture of a real dataset's layout."""
     from ucd.data.digits import generate
 
     root = _root(args)
+    if args.dataset != "digits":
+        return _generate_fixture(args, root)
     given = {k: getattr(args, k) for k in ("n_train", "n_val", "size") if getattr(args, k)}
     generate(root, seed=args.seed, progress=not args.quiet, **given)
     meta = json.loads((root / "meta.json").read_text())
@@ -56,6 +59,21 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(text + "\n")
     print(text)
+    return 0
+
+
+def _generate_fixture(args: argparse.Namespace, root: Path) -> int:
+    """The rehearsal's fixture of VOC, ADE20K or Cityscapes (ucd.data.fixtures)."""
+    from ucd.data.fixtures import generate
+
+    given = [k for k in ("n_train", "n_val", "size") if getattr(args, k)]
+    if given:
+        raise ValueError(f"--{given[0].replace('_', '-')} applies to digits only; the "
+                         f"{args.dataset} fixture has a fixed set of images")
+    manifest = generate(args.dataset, root, seed=args.seed)
+    n = {s: sum(v["split"] == s for v in manifest["images"].values()) for s in ("train", "val")}
+    print(f"wrote a FIXTURE of {args.dataset} in its real layout (generated shapes for the "
+          f"rehearsal, not the dataset): {n['train']} train, {n['val']} val images, {root}")
     return 0
 
 
@@ -171,8 +189,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="generate data, compute and check split files")
     sub = data.add_subparsers(dest="data_command", required=True)
 
-    p = sub.add_parser("generate", help="generate the embedded benchmark")
-    p.add_argument("dataset", choices=["digits"])
+    p = sub.add_parser("generate", help="generate the embedded benchmark, or a fixture of a "
+                       "real dataset's layout (voc, ade, cityscapes: the rehearsal's data)")
+    p.add_argument("dataset", choices=["digits", *FIXTURES])
     p.add_argument("--root", default=None, help=f"output directory (default {DEFAULT_ROOT})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-train", type=int, default=None, help="default: the generator's")

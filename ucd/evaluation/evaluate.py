@@ -34,7 +34,7 @@ from ucd.progress import Progress
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 TRAIN_METRICS = ("train_time_s", "images_per_s", "peak_gpu_mem_mb", "iterations",
-                 "contrast_batch")
+                 "batch_size", "contrast_batch")
 
 
 def _to_uint8_image(img: torch.Tensor) -> np.ndarray:

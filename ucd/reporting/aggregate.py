@@ -31,6 +31,7 @@ METRIC_COLUMNS = [
     "eval_time_s",
     "unseen_as_background",  # of the pixels of classes not seen yet: called background
     "unseen_as_seen_class",  # ... called a seen class (old/new confusion)
+    "batch_size",  # the global batch the step trained with (Fig. 11's x)
 ]
 REQUIRED_KEYS = ("iou", "classes_seen")
 _STEP_DIR = re.compile(r"^step([0-9]+)$")

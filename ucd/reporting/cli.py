@@ -5,8 +5,10 @@ maps and the verdicts on the paper's claims. `register(subparsers)` plugs into u
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ucd.reporting.tables import parse_benchmark
@@ -36,6 +38,8 @@ def _cmd_table(args: argparse.Namespace) -> int:
     spec = get_spec(args.table, embedded=args.embedded)
     if not isinstance(spec, TableSpec):
         raise ValueError(f"{args.table} is a figure: use `ucd report figure {args.table}`")
+    if args.note:
+        spec = replace(spec, caption=f"{args.note} {spec.caption}")
     if args.compare and args.embedded:
         raise ValueError(
             "--compare needs the paper's benchmarks: the embedded benchmark has no "
@@ -61,30 +65,31 @@ def _cmd_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_figure(args: argparse.Namespace) -> int:
-    from ucd.reporting.figures import plot_figure, save_figure
+    from ucd.reporting.figures import plot_figure, save_figure, stamp
     from ucd.reporting.tables import FigureSpec, get_spec
 
     spec = get_spec(args.figure, embedded=args.embedded)
     if not isinstance(spec, FigureSpec):
         raise ValueError(f"{args.figure} is a table: use `ucd report table {args.figure}`")
     df = _summary(args.summary)
-    paths = save_figure(plot_figure(df, spec), args.out)
+    paths = save_figure(stamp(plot_figure(df, spec), args.note), args.out)
     print(f"{spec.id} -> {', '.join(map(str, paths))}")
     return 0
 
 
 def _cmd_curves(args: argparse.Namespace) -> int:
-    from ucd.reporting.figures import plot_curves, save_figure
+    from ucd.reporting.figures import plot_curves, save_figure, stamp
     from ucd.reporting.tables import Block
 
     block = Block(*parse_benchmark(args.benchmark), ("all",))
-    paths = save_figure(plot_curves(_summary(args.summary), block, args.methods), args.out)
+    fig = plot_curves(_summary(args.summary), block, args.methods)
+    paths = save_figure(stamp(fig, args.note), args.out)
     print(f"curves {args.benchmark} -> {', '.join(map(str, paths))}")
     return 0
 
 
 def _cmd_qualitative(args: argparse.Namespace) -> int:
-    from ucd.reporting.figures import save_figure
+    from ucd.reporting.figures import save_figure, stamp
     from ucd.reporting.qualitative import plot_qualitative
     from ucd.reporting.tables import display_name
 
@@ -109,7 +114,7 @@ def _cmd_qualitative(args: argparse.Namespace) -> int:
     fig = plot_qualitative(
         preds, dataset=dataset, ids=args.ids, max_images=args.n, title=args.title
     )
-    paths = save_figure(fig, args.out)
+    paths = save_figure(stamp(fig, args.note), args.out)
     print(f"qualitative {args.benchmark} -> {', '.join(map(str, paths))}")
     return 0
 
@@ -154,6 +159,9 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     rule, claims = load_claims(args.claims) if args.claims else load_claims()
     results = evaluate_claims(df, claims, embedded=args.embedded, level=rule.level)
     text = render[out.suffix.lower()](results, rule, df, args.summary, args.embedded)
+    if args.note:  # first thing the page says
+        text = (f"**{args.note}**\n\n{text}" if out.suffix.lower() == ".md" else
+                text.replace("<body>", f"<body><p><b>{html.escape(args.note)}</b></p>", 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     for r in results:
@@ -278,6 +286,8 @@ def _add_judging_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embedded", action="store_true")
     p.add_argument("--list", action="store_true", help="list the available table/figure ids")
     p.set_defaults(func=_cmd_runs)
+    for name in ("table", "figure", "curves", "qualitative", "claims"):
+        sub.choices[name].add_argument("--note", help="put first in the caption (a rehearsal's)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ucd.reporting.aggregate import Stats, cell_stats, step_stats  # noqa: E402
+from ucd.reporting.aggregate import Stats, cell_stats, final_rows, step_stats  # noqa: E402
 from ucd.reporting.tables import (  # noqa: E402
     Block,
     FigureSpec,
@@ -36,6 +36,13 @@ def save_figure(fig: plt.Figure, out: str | Path) -> list[Path]:
         fig.savefig(p, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return paths
+
+
+def stamp(fig: plt.Figure, note: str | None) -> plt.Figure:
+    """The figure with `note` written under it in red (a rehearsal's notice); as is if None."""
+    if note:
+        fig.text(0.5, 0.0, note, ha="center", va="top", color="#b00000", fontsize=8, wrap=True)
+    return fig
 
 
 def benchmark_title(block: Block) -> str:
@@ -141,22 +148,33 @@ def _plot_line(ax, points: list[tuple[float, Stats]], idx: int, n: int, label: s
         ax.fill_between(xs, means - stds, means + stds, color=color, alpha=0.2, lw=0)
 
 
+def trained_batch(df: pd.DataFrame, block: Block, method: str) -> int | None:
+    """The batch size a run's last step trained with (metrics.json `batch_size`), if its seeds
+    agree on one; None for a summary without it. The plain row of Fig. 11 is placed there, not
+    at tables.yaml's default_batch_size, when a config changed the batch (the rehearsal: 3)."""
+    if "batch_size" not in df.columns:
+        return None
+    values = final_rows(df, block, method)["batch_size"].dropna().unique()
+    return int(values[0]) if len(values) == 1 else None
+
+
 def plot_batch_size(df: pd.DataFrame, spec: FigureSpec) -> plt.Figure:
     """The metric after the last step against the batch size, one line per method (Fig. 11)."""
     fig, ax = plt.subplots(figsize=(5.0, 3.6))
-    any_data = False
+    any_data, ticks = False, set(spec.batch_sizes)
     for idx, row in enumerate(spec.rows):
         points = []
         for b in spec.batch_sizes:
             variant = row.method if b == spec.default_batch_size else f"{row.method}-bs{b}"
             st = cell_stats(df, spec.block, variant, spec.metric)
             if st.n > 0:
-                points.append((b, st))
+                points.append((trained_batch(df, spec.block, variant) or b, st))
         if points:
             any_data = True
-            _plot_line(ax, points, idx, len(spec.rows), row.name)
+            _plot_line(ax, sorted(points, key=lambda p: p[0]), idx, len(spec.rows), row.name)
+            ticks.update(b for b, _ in points)
     ax.set_xscale("log", base=2)
-    ax.set_xticks(list(spec.batch_sizes), [str(b) for b in spec.batch_sizes])
+    ax.set_xticks(sorted(ticks), [str(b) for b in sorted(ticks)])
     ax.minorticks_off()
     ax.set_xlabel("batch size")
     _style_axes(ax, METRIC_NAMES.get(spec.metric, spec.metric) + " (%)")

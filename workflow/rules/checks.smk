@@ -9,11 +9,13 @@ import jsonschema
 import yaml
 
 from ucd.config import ConfigError
+from ucd.data.fixtures import FIXTURES
 from ucd.data.tasks import check_setting, get_dataset_info, get_task
 from ucd.layers import check_static, method_of
 
-# Datasets the workflow can generate itself (`ucd data generate NAME`).
-GENERATORS = ("digits",)
+# Datasets the workflow can generate itself (`ucd data generate NAME`): the embedded benchmark,
+# and fixtures in the real layouts of the paper's datasets (the rehearsal, config/rehearsal.yaml).
+GENERATORS = ("digits", *FIXTURES)
 
 
 def check_schema(config: dict, schema_file: str) -> None:
@@ -50,16 +52,10 @@ def check_config(config: dict) -> Plan:
     """
     for name, ds in config["datasets"].items():
         _registry_check(f"datasets.{name}", get_dataset_info, name)
-        if ds.get("generate"):
-            if name not in GENERATORS:
-                raise ConfigError(
-                    f"datasets.{name}.generate: only {', '.join(GENERATORS)} can be generated"
-                )
-            if ds["root"] != f"{config['results']}/data/{name}":
-                raise ConfigError(
-                    f"datasets.{name}.root must be {config['results']}/data/{name} for a "
-                    f"generated dataset, got {ds['root']!r}"
-                )
+        if ds.get("generate") and name not in GENERATORS:
+            raise ConfigError(
+                f"datasets.{name}.generate: only {', '.join(GENERATORS)} can be generated"
+            )
     check_static(config)
     embedded = bool(config["report"].get("embedded"))
     valid_tables = available(embedded=embedded)
@@ -73,8 +69,23 @@ def check_config(config: dict) -> Plan:
     plan = Plan(config)
     for cell in plan.cells:
         check_cell(config, cell)
+    check_generated_roots(config, {cell.dataset for cell in plan.cells})
     plan.check()
     return plan
+
+
+def check_generated_roots(config: dict, used: set) -> None:
+    """A generated dataset that the grid reads must be where `generate_data` writes it,
+    RESULTS/data/NAME. One the grid does not read is not checked: config.yaml's digits entry
+    (results/data/digits) would otherwise refuse the paper's grid with another `results`.
+    """
+    for name in sorted(used):
+        ds = config["datasets"][name]
+        if ds.get("generate") and ds["root"] != f"{config['results']}/data/{name}":
+            raise ConfigError(
+                f"datasets.{name}.root must be {config['results']}/data/{name} for a "
+                f"generated dataset, got {ds['root']!r}"
+            )
 
 
 def _registry_check(key: str, func, *args) -> None:

@@ -188,6 +188,13 @@ def predictions_args(dataset: str, task: str, setting: str) -> str:
     return " ".join(shlex.quote(f"{display_name(m)}={p}") for m, p in files.items())
 
 
+def note_arg() -> str:
+    """` --note TEXT` (leading space: it ends a command) of the report commands when the config sets `report.note` (the rehearsal
+    marks every caption and figure with it), else nothing."""
+    note = config["report"].get("note")
+    return f" --note {shlex.quote(note)}" if note else ""
+
+
 def table_caption(item: str) -> str:
     return get_spec(item, embedded=EMBEDDED).caption
 

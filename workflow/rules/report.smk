@@ -62,10 +62,11 @@ rule table:
         results=lambda w: RESULTS,
         embedded="--embedded" if EMBEDDED else "",
         caption=lambda w: table_caption(w.table),
+        note=note_arg(),
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
         " && {params.ucd} report table {wildcards.table} {params.embedded}"
-        " --summary {output.csv} --out {output.tex} {output.html} {output.values})"
+        " --summary {output.csv} --out {output.tex} {output.html} {output.values}{params.note})"
         " > {log} 2>&1"
 
 
@@ -92,9 +93,10 @@ rule table_compare:
     params:
         ucd=config["ucd_command"],
         caption=lambda w: table_caption(w.table),
+        note=note_arg(),
     shell:
         "{params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
-        " --out {output.tex} {output.html} > {log} 2>&1"
+        " --out {output.tex} {output.html}{params.note} > {log} 2>&1"
 
 
 rule figure:
@@ -123,10 +125,11 @@ rule figure:
         results=lambda w: RESULTS,
         embedded="--embedded" if EMBEDDED else "",
         caption=lambda w: table_caption(w.figure),
+        note=note_arg(),
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
         " && {params.ucd} report figure {wildcards.figure} {params.embedded}"
-        " --summary {output.csv} --out {output.pdf}) > {log} 2>&1"
+        " --summary {output.csv} --out {output.pdf}{params.note}) > {log} 2>&1"
 
 
 rule curves:
@@ -150,10 +153,11 @@ rule curves:
     params:
         ucd=config["ucd_command"],
         methods=lambda w: " ".join(grid_methods(w.dataset, w.task, w.setting)),
+        note=note_arg(),
     shell:
         "{params.ucd} report curves --summary {input.summary}"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
-        " --methods {params.methods} --out {output.pdf} > {log} 2>&1"
+        " --methods {params.methods} --out {output.pdf}{params.note} > {log} 2>&1"
 
 
 rule qualitative:
@@ -177,10 +181,11 @@ rule qualitative:
     params:
         ucd=config["ucd_command"],
         predictions=lambda w: predictions_args(w.dataset, w.task, w.setting),
+        note=note_arg(),
     shell:
         "{params.ucd} report qualitative"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
-        " --predictions {params.predictions} --out {output.pdf} > {log} 2>&1"
+        " --predictions {params.predictions} --out {output.pdf}{params.note} > {log} 2>&1"
 
 
 rule claims:
@@ -203,11 +208,12 @@ rule claims:
     params:
         ucd=config["ucd_command"],
         embedded="--embedded" if EMBEDDED else "",
+        note=note_arg(),
     shell:
         "({params.ucd} report claims {params.embedded} --summary {input.summary}"
-        " --out {output.md}"
+        " --out {output.md}{params.note}"
         " && {params.ucd} report claims {params.embedded} --summary {input.summary}"
-        " --out {output.html}) > {log} 2>&1"
+        " --out {output.html}{params.note}) > {log} 2>&1"
 
 
 rule fidelity:
