@@ -25,7 +25,7 @@ from ucd.config import IDENTITY, deep_merge
 from ucd.data.fixtures import generate
 from ucd.data.splits import compute_split
 from ucd.distributed import accumulation_steps
-from ucd.engine import check_accumulation
+from ucd.engine import contrast_group
 from ucd.methods import get_method
 from ucd.plan import Plan
 
@@ -169,7 +169,7 @@ def test_every_run_of_the_rehearsal_can_batch_on_its_device(plans):
                     continue
                 accum = accumulation_steps(run.optim.batch_size, world, run.train.per_gpu_batch)
                 terms = get_method(run.base_method).build_terms(run.params, run.step)
-                check_accumulation(terms, accum, run)
+                contrast_group(terms, run, world, accum)
 
 
 def test_the_comparison_catches_a_changed_convention(plans):
@@ -186,7 +186,8 @@ def test_the_comparison_catches_a_changed_convention(plans):
          "labels.ignore_to_background"),
         (run.replace(params={**run.params, "mib_kd": {**run.params["mib_kd"], "weight": 100.0}}),
          "params.mib_kd.weight"),
-        (run.replace(train=replace(run.train, amp="none")), "train.amp"),
+        (run.replace(train=replace(run.train, amp="fp16" if run.train.amp == "none" else "none")),
+         "train.amp"),
     ]:
         assert set(differences(run, changed, results)) == {key}
 
@@ -209,4 +210,5 @@ def test_the_two_dags_have_the_same_jobs_plus_the_fixtures(tmp_path):
     paper = dry_run_jobs(tmp_path / "p", "config/paper.yaml")
     rehearsal = dry_run_jobs(tmp_path / "r", "config/paper.yaml", "config/rehearsal.yaml")
     assert rehearsal.pop("generate_data") == 3  # VOC, ADE20K and Cityscapes fixtures
+    assert rehearsal.pop("decode_data") == 3  # ... decoded once for every job (generated data)
     assert rehearsal == paper and paper["train"] > 600

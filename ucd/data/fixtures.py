@@ -87,14 +87,20 @@ class Scene:
 SIZES = ((48, 64), (64, 48), (48, 48))
 
 
+# Every training scene is drawn this many times (other shapes, sizes and colours), so that each
+# step of every task has at least a batch of 6 images (config/rehearsal.yaml; 8 for the
+# SDR rows, paper.yaml).
+TRAIN_COPIES = 3
+
+
 def voc_scenes() -> list[Scene]:
     """VOC: per class two images of it alone and one with the previous class (so disjoint and
-    overlapped differ and every one-class step has 3 images), an image of background only;
+    overlapped differ and every one-class step has 3 images, 9 with TRAIN_COPIES), an image of background only;
     validation: every class twice, in pairs."""
     train: list[tuple[int, ...]] = []
     for c in range(1, 21):
         train += [(c,), (c,)] + ([(c - 1, c)] if c > 1 else [(c, 1 + c % 20)])
-    train.append(())
+    train = (train + [()]) * TRAIN_COPIES
     val = [(c, c % 20 + 1) for c in range(1, 21, 2)] + [(c, (c + 4) % 20 + 1)
                                                        for c in range(2, 21, 2)]
     out = []
@@ -116,7 +122,7 @@ def ade_scenes() -> list[Scene]:
                   tuple(range(first + 6, first + 10))]
         if b:
             train.append((first - 1, first, first + 4))
-    train.append(())
+    train = (train + [()]) * TRAIN_COPIES
     val = [tuple(range(10 * b + 1 + h, 10 * b + 6 + h)) for b in range(15) for h in (0, 5)]
     scenes = [Scene(f"ADE_train_{n + 1:08d}", "train", t, SIZES[n % 3])
               for n, t in enumerate(train)]
@@ -133,6 +139,7 @@ def cityscapes_scenes() -> list[Scene]:
     for n in range(21):
         later = (14 + n // 3,) if n < 18 else ()
         train.append(tuple(base[(3 * n + i) % 13] for i in range(3)) + later)
+    train = train * TRAIN_COPIES
     for n in range(7):
         later = (14 + n,) if n < 6 else ()
         val.append(tuple(base[(2 * n + i) % 13] for i in range(2)) + later)
