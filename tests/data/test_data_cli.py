@@ -90,7 +90,7 @@ def test_generate_writes_a_fixture_of_a_real_layout(tmp_path: Path, capsys) -> N
     root = tmp_path / "cs"
     assert main(["data", "generate", "cityscapes", "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "FIXTURE of cityscapes" in out and "21 train, 7 val images" in out
+    assert "FIXTURE of cityscapes" in out and "63 train, 7 val images" in out
     assert (root / "fixture.json").is_file() and (root / "leftImg8bit" / "train").is_dir()
     assert main(["data", "generate", "voc", "--root", str(tmp_path / "v"), "--n-train", "5"]) == 2
     assert "--n-train applies to digits only" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def summary() -> pd.DataFrame:
     overlapped = {"ft": 5.02, "rw": 4.98, "ewc": 20, "lwf": 40, "lwf_mc": 30}
     for method, v in overlapped.items():
         rows += runs(O55, method, {1: v, 2: v})
-    rows += runs(D82, "ft", {1: 2, 2: 2}) + runs(D82, "ucd", {1: 50, 2: 50})
+    rows += runs(D82, "ft", {1: 2, 2: 2}) + runs(D82, "ucd_official", {1: 50, 2: 50})
     rows += runs("cityscapes/13-6/disjoint", "ft", {1: 10})  # no such table in the paper
     return pd.DataFrame(rows)
 
@@ -123,7 +123,7 @@ def test_ties_as_printed_and_held_out_rows(summary):
     assert by[O55].ranking.tau == pytest.approx(9 / math.sqrt(90))
     h = by[D82]
     assert (h.paper, h.paper_step0) == ("voc/19-1/disjoint", 77.4)
-    assert [(r.method, r.role) for r in h.rows] == [("ft", HELD_OUT), ("ucd", HELD_OUT)]
+    assert [(r.method, r.role) for r in h.rows] == [("ft", HELD_OUT), ("ucd_official", HELD_OUT)]
     assert h.ranking.tau == pytest.approx(1.0) and h.calibration_ranking.n == 0
     ucd = h.rows[1]
     assert (ucd.ours_retention, ucd.paper_retention) == pytest.approx((0.625, 73.4 / 77.4))
@@ -183,7 +183,7 @@ def test_fidelity_yaml_says_what_the_issue_asks():
     assert spec.calibration_benchmarks == ("voc/15-5/disjoint", "voc/15-5/overlapped")
     assert set(spec.calibration_methods) == {
         "ft", "pi", "ewc", "rw", "lwf", "lwf_mc", "ilt", "sdr", "recall", "mib", "mib_sdr", "plop"}
-    assert not {"ucd", "mib_ucd", "plop_ucd"} & set(spec.calibration_methods)
+    assert not {"ucd", "ucd_official", "mib_ucd", "plop_ucd"} & set(spec.calibration_methods)
     assert (spec.forgets, spec.keeps, spec.metric) == (0.15, 0.5, "old")
     assert [spec.band(r) for r in (0.149, 0.15, 0.5, 0.501, math.nan)] == [
         "forgets", "partial", "partial", "keeps", "-"]

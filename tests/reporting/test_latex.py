@@ -251,7 +251,7 @@ def default_grid_summary(tmp_path, metrics_writer):
     """The default run's shape on the embedded Table 1: 7 methods on digits 5-5, both
     settings; and RECALL on 5-1 disjoint only."""
     root = tmp_path / "results"
-    methods = ("ft", "joint", "mib", "plop", "ucd", "mib_ucd", "plop_ucd")
+    methods = ("ft", "joint", "mib", "plop", "ucd_official", "mib_ucd", "plop_ucd")
     for i, method in enumerate(methods):
         for setting in ("disjoint", "overlapped"):
             _uniform(root, metrics_writer, f"digits/5-5/{setting}", method, 0.1 + 0.1 * i)

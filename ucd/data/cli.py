@@ -220,19 +220,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("stats", help="classes per image, old classes in each step's images")
-    p.add_argument("dataset", help="dataset name (tasks.yaml)")
-    p.add_argument("--root", default=None, help=f"dataset root (default {DEFAULT_ROOT})")
-    p.add_argument("--task", default=None, help="one task (default: every task)")
-    p.add_argument("--split", default="train", help="train or val")
-    p.add_argument("--out", default=None, help="also write the JSON here")
-    p.set_defaults(func=cmd_stats)
-
-    p = sub.add_parser("decode", help="decode a dataset's images once, for every job")
-    p.add_argument("dataset", help="dataset name (tasks.yaml)")
-    p.add_argument("--root", default=None, help=f"data root (default {DEFAULT_ROOT})")
-    p.add_argument("--out", required=True, help="directory of the arrays to write")
-    p.set_defaults(func=cmd_decode)
+    for name, help_ in (("stats", "classes per image, old classes in each step's images"),
+                        ("decode", "decode a dataset's images once, for every job")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("dataset", help="dataset name (tasks.yaml)")
+        p.add_argument("--root", default=None, help=f"dataset root (default {DEFAULT_ROOT})")
+    stats, decode = sub.choices["stats"], sub.choices["decode"]
+    stats.add_argument("--task", default=None, help="one task (default: every task)")
+    stats.add_argument("--split", default="train", help="train or val")
+    stats.add_argument("--out", default=None, help="also write the JSON here")
+    stats.set_defaults(func=cmd_stats)
+    decode.add_argument("--out", required=True, help="directory of the arrays to write")
+    decode.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("check", help="classes and training images per step")
     _common(p)
