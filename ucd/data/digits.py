@@ -3,17 +3,20 @@
 Source: scikit-learn's bundled `load_digits` (1,797 real 8x8 scans). Each class's glyphs are
 shuffled once (a fixed seed) and split into three disjoint pools: train (65 %), replay (17.5 %:
 used by neither training nor validation images, kept for generators of old-class images such
-as RECALL's) and val (17.5 %). Each image has 1-3 digits (a further
-digit repeats a class already present with probability 0.5, so many images hold one class, as
-in VOC), scaled bilinearly to `Style.digit_px`, thresholded and thickened by `Style.bold_px`
-for the mask, in a random colour that contrasts with what lies under it, at a random position
-over a procedural background (smooth noise, stripes or a gradient, coloured). A later digit may
-hide part of an earlier one (occlusion). Class of digit d is d + 1 ("zero".."nine"),
-background 0. Like VOC, a 1-pixel ring around each digit is labelled 255 (ignore). Output is a
-VOC-like layout read by the VOC reader: JPEGImages/<id>.png (lossless, so bytes are
-reproducible), SegmentationClass/<id>.png (palette PNG), ImageSets/Segmentation/{train,val}.txt,
-meta.json (written last; it records the style and the glyph pools). Deterministic: the same
-seed and style give the same bytes.
+as RECALL's) and val (17.5 %). Each 64-px image has 1-3 digits (P = 0.3, 0.4, 0.3; a further
+digit repeats a class already present with probability 0.3), 26-40 px tall, so that about half
+of the images show two or more classes and most steps' images also show an old class, as in
+VOC (the counts are written to stats.json: `ucd.data.stats`). Digits are scaled bilinearly,
+thresholded and thickened by `Style.bold_px` for the mask, in a random colour that contrasts
+with what lies under it, at a random position over a procedural background (smooth noise,
+stripes or a gradient, coloured). A later digit may hide up to `Style.max_overlap` of earlier
+ones (occlusion); one that finds no such place in `Style.place_tries` positions is left out.
+Optional distractors (`Style.n_distractors_p`: letters labelled background) are off by
+default. Class of digit d is d + 1 ("zero".."nine"), background 0. Like VOC, a 1-pixel ring
+around each digit is labelled 255 (ignore). Output is a VOC-like layout read by the VOC reader:
+JPEGImages/<id>.png (lossless, so bytes are reproducible), SegmentationClass/<id>.png (palette
+PNG), ImageSets/Segmentation/{train,val}.txt, stats.json, meta.json (written last; it records
+the style and the glyph pools). Deterministic: the same seed and style give the same bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +34,12 @@ from PIL import Image
 from ucd.data.tasks import get_dataset_info
 from ucd.progress import Progress
 
-GENERATOR_VERSION = 3  # 3: bold digits, three glyph pools (train / replay / val), Style
+GENERATOR_VERSION = 4  # 4: 64-px images with several digits (VOC-like co-occurrence), stats.json
 BOUNDARY_COLOUR = (224, 224, 192)  # VOC's colour for 255
 POOL_FRACTIONS = {"train": 0.65, "replay": 0.175, "val": 0.175}  # share of each class's glyphs
 POOL_SEED = 13  # the fixed shuffle of each class's glyphs before they are cut into pools
 TEXTURES = ("noise", "stripes", "gradient")
+DISTRACTOR_LETTERS = "AEFHKLMNPRTUVWXY"  # capitals that do not read as a digit
 MASK_THRESHOLD = 0.25  # glyph intensity (0..1 after bilinear scaling) labelled as the digit
 
 
@@ -42,12 +47,16 @@ MASK_THRESHOLD = 0.25  # glyph intensity (0..1 after bilinear scaling) labelled 
 class Style:
     """What the generated images look like (the benchmark's difficulty knobs)."""
 
-    size: int = 48  # image side, pixels
-    digit_px: tuple[int, int] = (28, 44)  # digit height range, pixels
+    size: int = 64  # image side, pixels
+    digit_px: tuple[int, int] = (26, 40)  # digit height range, pixels
     bold_px: int = 2  # the glyph mask is thickened by this many pixels (a disk)
-    n_digits_p: tuple[float, ...] = (0.5, 0.3, 0.2)  # P(1, 2, ... digits per image)
-    same_class_p: float = 0.5  # P(a further digit repeats a class of the image)
-    max_overlap: float = 0.3  # a later digit may cover at most this share of earlier ones
+    n_digits_p: tuple[float, ...] = (0.3, 0.4, 0.3)  # P(1, 2, ... digits per image)
+    same_class_p: float = 0.3  # P(a further digit repeats a class of the image)
+    max_overlap: float = 0.2  # a later digit may cover at most this share of earlier ones
+    place_tries: int = 30  # random positions tried for a further digit before it is dropped
+    # P(0, 1, ... distractors per image): letters drawn like the digits but labelled
+    # background, the analogue of the unlabelled objects of VOC's background
+    n_distractors_p: tuple[float, ...] = (1.0,)
     min_contrast: float = 100.0  # RGB distance of a digit's colour to the mean colour under it
     noise: float = 3.0  # std of the pixel noise added to the background
     textures: tuple[str, ...] = TEXTURES  # background kinds drawn from
@@ -177,11 +186,13 @@ def _glyph_shape(
 
 
 def _place(rng: np.random.Generator, shape: np.ndarray, label: np.ndarray, first: bool,
-           max_overlap: float) -> tuple[int, int] | None:
-    """Top-left corner for `shape` covering at most `max_overlap` of earlier digits, or None."""
+           style: Style) -> tuple[int, int] | None:
+    """Top-left corner for `shape` covering at most `style.max_overlap` of earlier digits (the
+    first digit goes anywhere), or None after `style.place_tries` positions."""
     size = label.shape[0]
     h, w = shape.shape
-    for _ in range(10):
+    max_overlap = style.max_overlap
+    for _ in range(style.place_tries):
         y0, x0 = int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1))
         covered = label[y0 : y0 + h, x0 : x0 + w][shape]
         if first or (covered != 0).mean() <= max_overlap:
@@ -189,15 +200,72 @@ def _place(rng: np.random.Generator, shape: np.ndarray, label: np.ndarray, first
     return None
 
 
+@lru_cache(maxsize=1)
+def letter_glyphs() -> np.ndarray:
+    """Distractor glyphs (n, 8, 8) in 0..16 like the digit scans: capital letters that do not
+    read as a digit, from Pillow's built-in font, each in a few sub-pixel positions."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=26)
+    out = []
+    for ch in DISTRACTOR_LETTERS:
+        for dx, dy in ((0, 0), (2, 1), (1, 2), (3, 3)):
+            im = Image.new("L", (32, 32))
+            ImageDraw.Draw(im).text((5 + dx, 1 + dy), ch, font=font, fill=255,
+                                    stroke_width=1, stroke_fill=255)
+            box = im.getbbox()
+            glyph = im.crop(box).resize((6, 8), Image.BOX) if box else im.resize((6, 8))
+            frame = Image.new("L", (8, 8))
+            frame.paste(glyph, (1, 0))
+            out.append(np.round(np.asarray(frame, np.float32) / 255 * 16))
+    return np.stack(out)
+
+
+def _paint(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray,
+           alpha: np.ndarray, style: Style) -> np.ndarray:
+    """`img` with a glyph painted in a random colour that contrasts with what lies under it."""
+    under = img[mask].mean(0)
+    for _ in range(20):
+        col = rng.uniform(0, 255, 3)
+        if np.linalg.norm(col - under) >= style.min_contrast:
+            break
+    return img * (1 - alpha[..., None]) + col * alpha[..., None]
+
+
+def _draw(rng: np.random.Generator, glyph: np.ndarray, label: np.ndarray, first: bool,
+          style: Style) -> tuple[np.ndarray, np.ndarray] | None:
+    """Mask and alpha (H, W) of one glyph at a free position, or None where none was found."""
+    size = style.size
+    shape, a = _glyph_shape(rng, glyph / 16.0, style)
+    if shape.shape[0] > size or shape.shape[1] > size:  # a bold glyph may outgrow the image
+        shape, a = shape[:size, :size], a[:size, :size]
+    corner = _place(rng, shape, label, first, style)
+    if corner is None or not shape.any():
+        return None
+    y0, x0 = corner
+    h, w = shape.shape
+    m = np.zeros((size, size), bool)
+    m[y0 : y0 + h, x0 : x0 + w] = shape
+    alpha = np.zeros((size, size), np.float32)
+    alpha[y0 : y0 + h, x0 : x0 + w] = a
+    return m, alpha
+
+
 def compose(
     rng: np.random.Generator, glyphs: np.ndarray, pools: list[np.ndarray], style: Style | int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image (H, W, 3) uint8 and its label (H, W) uint8 from digits of `pools[d]`
-    (`style`: a Style, or an image size for the default style)."""
+    (`style`: a Style, or an image size for the default style). Distractors (background)
+    are drawn first, so digits lie over them."""
     style = style if isinstance(style, Style) else Style().resized(style)
-    size = style.size
     img = _background(rng, style)
-    label = np.zeros((size, size), np.uint8)
+    label = np.zeros((style.size, style.size), np.uint8)
+    if len(style.n_distractors_p) > 1:
+        letters = letter_glyphs()
+        for _ in range(int(rng.choice(len(style.n_distractors_p), p=style.n_distractors_p))):
+            drawn = _draw(rng, letters[int(rng.integers(len(letters)))], label, True, style)
+            if drawn is not None:
+                img = _paint(rng, img, *drawn, style)
     n = 1 + int(rng.choice(len(style.n_digits_p), p=style.n_digits_p))
     placed: list[int] = []
     for j in range(n):
@@ -205,24 +273,11 @@ def compose(
             d = placed[int(rng.integers(len(placed)))]
         else:
             d = int(rng.integers(10))
-        shape, a = _glyph_shape(rng, glyphs[int(rng.choice(pools[d]))] / 16.0, style)
-        if shape.shape[0] > size or shape.shape[1] > size:  # a bold glyph may outgrow the image
-            shape, a = shape[:size, :size], a[:size, :size]
-        corner = _place(rng, shape, label, j == 0, style.max_overlap)
-        if corner is None or not shape.any():
+        drawn = _draw(rng, glyphs[int(rng.choice(pools[d]))], label, j == 0, style)
+        if drawn is None:
             continue
-        y0, x0 = corner
-        h, w = shape.shape
-        m = np.zeros((size, size), bool)
-        m[y0 : y0 + h, x0 : x0 + w] = shape
-        alpha = np.zeros((size, size), np.float32)
-        alpha[y0 : y0 + h, x0 : x0 + w] = a
-        under = img[m].mean(0)
-        for _ in range(20):
-            col = rng.uniform(0, 255, 3)
-            if np.linalg.norm(col - under) >= style.min_contrast:
-                break
-        img = img * (1 - alpha[..., None]) + col * alpha[..., None]
+        m, alpha = drawn
+        img = _paint(rng, img, m, alpha, style)
         label[_dilate(m) & ~m] = 255
         label[m] = d + 1
         placed.append(d)
@@ -233,7 +288,7 @@ def generate(
     root: str | os.PathLike,
     *,
     seed: int = 0,
-    n_train: int = 1600,
+    n_train: int = 2000,
     n_val: int = 300,
     size: int | None = None,
     style: Style | dict[str, Any] | None = None,
@@ -278,4 +333,8 @@ def generate(
         "boundary_ignore_px": 1,
         "glyph_pools": {k: [p.tolist() for p in v] for k, v in pools.items()},
     }
+    from ucd.data.stats import dataset_stats
+
+    stats = dataset_stats("digits", root)
+    (root / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     (root / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
