@@ -21,7 +21,7 @@ from ucd.data.splits import FORMAT, save_split  # noqa: E402
 # (resnet18/os8/w24/h64, crop 64) does not follow config.yaml's default.
 TINY = {
     "seeds": [42],
-    "datasets": {"digits": {"optim": {"epochs": 2, "batch_size": 16},
+    "datasets": {"digits": {"optim": {"epochs": 2, "batch_size": 16, "min_iterations": 0},
                             "model": {"width": 24, "head_channels": 64, "pretrained": None},
                             "data": {"crop_size": 64},
                             "incremental": {"optim": {"epochs": 1}}}},
@@ -66,9 +66,9 @@ def _units(found, rule, what):
 
 
 def test_iterations_per_rule_match_a_hand_count(found):
-    # step 0 shared by ft and mib_ucd: 2 epochs x floor(100/16); Joint: 2 x floor(1600/16)
+    # step 0 shared by ft and mib_ucd: 2 epochs x floor(100/16); Joint: 2 x floor(2000/16)
     # (digits' published training set: no data here); step 1: 1 epoch x floor(40/16) each
-    assert _units(found, "train_shared", "train") == [2 * 6, 2 * 100]
+    assert _units(found, "train_shared", "train") == [2 * 6, 2 * 125]
     assert _units(found, "train", "train") == [1 * 2, 1 * 2]
     # every training job evaluates its checkpoint: digits' published validation set
     assert _units(found, "train_shared", "eval") == _units(found, "train", "eval") == [300] * 2
@@ -79,14 +79,14 @@ def test_seconds_are_iterations_times_the_measured_figure(found):
     trains = sorted(c.part("train").seconds for c in _by_rule(found, "train"))
     assert trains == [2 * PLAIN_S, 2 * UCD_S]  # ft, mib_ucd at step 1
     total = sum(c.seconds for c in found.costs)
-    expected = (12 + 200) * PLAIN_S + 2 * PLAIN_S + 2 * UCD_S + 4 * 300 * EVAL_S
+    expected = (12 + 250) * PLAIN_S + 2 * PLAIN_S + 2 * UCD_S + 4 * 300 * EVAL_S
     assert total == pytest.approx(expected)
     assert all("test card" in c.part("train").figure.source for c in _by_rule(found, "train"))
 
 
 def test_critical_path_is_the_joint_training(found):
     seconds, path = found.dag.critical_path([c.seconds for c in found.costs])
-    assert seconds == pytest.approx(200 * PLAIN_S + 300 * EVAL_S)
+    assert seconds == pytest.approx(250 * PLAIN_S + 300 * EVAL_S)
     named = [found.costs[i].job for i in path if found.costs[i].seconds]
     assert [j.rule for j in named] == ["train_shared"]
     assert named[0].wildcards["group"].startswith("joint-")
@@ -95,10 +95,10 @@ def test_critical_path_is_the_joint_training(found):
 def test_report_names_sources_tables_and_the_whole_grid(found):
     text = render(found.costs, found.dag, found.header, gpu_mem=None)
     assert "--forceall" in text and "table1" in text
-    hours = (214 * PLAIN_S + 2 * UCD_S + 1200 * EVAL_S) / 3600
+    hours = (264 * PLAIN_S + 2 * UCD_S + 1200 * EVAL_S) / 3600
     assert f"Total: {hours:.3g} GPU-h for 4 jobs that train or evaluate" in text
     assert re.search(r"digits/5-5/disjoint +0:100s 1:40s\n", text)
-    assert re.search(r"digits \(Joint: all images, one step\) +0:1600p\n", text)
+    assert re.search(r"digits \(Joint: all images, one step\) +0:2000p\n", text)
 
 
 def test_a_missing_config_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
