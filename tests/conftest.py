@@ -61,6 +61,17 @@ def tiny_config(tiny_digits, tiny_splits) -> dict:
     )
 
 
+def flat(data: dict, prefix: str = "") -> dict:
+    """A nested mapping as {"a.b.c": value} (empty mappings kept as values)."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def make_run(
     config: dict,
     splits_dir: Path,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import flat
 from ucd.config import IDENTITY, deep_merge
 from ucd.plan import Cell, Plan
 from ucd.reporting.tables import batch_size_variant, get_spec
@@ -22,16 +23,6 @@ SEED = 42
 # The key each ablation varies; its value per row is the number in the row's name.
 VARIED = {"table8": "params.ucd.temperature", "table9": "params.ucd.weight",
           "figure10": "params.ucd.temperature"}
-
-
-def flat(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def paper_config() -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import flat
 from ucd.config import IDENTITY, deep_merge
 from ucd.data.fixtures import generate
 from ucd.data.splits import compute_split
@@ -59,16 +60,6 @@ def plans() -> tuple[Plan, Plan]:
     paper.check()
     rehearsal.check()
     return paper, rehearsal
-
-
-def flat(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def normalised_path(value: str | None, results: str) -> str | None:

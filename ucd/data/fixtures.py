@@ -95,8 +95,8 @@ TRAIN_COPIES = 3
 
 def voc_scenes() -> list[Scene]:
     """VOC: per class two images of it alone and one with the previous class (so disjoint and
-    overlapped differ and every one-class step has 3 images, 9 with TRAIN_COPIES), an image of background only;
-    validation: every class twice, in pairs."""
+    overlapped differ and every one-class step has 3 images, 9 with TRAIN_COPIES), an image of
+    background only; validation: every class twice, in pairs."""
     train: list[tuple[int, ...]] = []
     for c in range(1, 21):
         train += [(c,), (c,)] + ([(c - 1, c)] if c > 1 else [(c, 1 + c % 20)])
