@@ -99,14 +99,26 @@ def test_arrays_of_other_images_are_refused(digits_copy, tiny_splits, tmp_path):
         _samples(digits_copy, "val", tiny_splits)
 
 
-def test_a_dataset_of_several_image_sizes_is_not_decoded(digits_copy, tmp_path):
+def test_a_split_of_several_image_sizes_is_read_from_its_files(digits_copy, tmp_path):
+    """A split whose images differ in size is not decoded (the index says why); a job given
+    the arrays reads that split's files and the other split's arrays (the rehearsal's VOC
+    and ADE fixtures mix sizes; the workflow decodes every generated dataset)."""
     sample = get_reader("digits", digits_copy).samples("train")[0]
     for path in (sample.image, sample.label):
         with Image.open(path) as im:
             im.resize((20, 20), Image.NEAREST).save(path)
-    with pytest.raises(ValueError, match="2 sizes"):
-        decoded.write_decoded("digits", digits_copy, tmp_path / "decoded")
-    assert not (tmp_path / "decoded" / "index.json").exists()
+    index = decoded.write_decoded("digits", digits_copy, tmp_path / "decoded")
+    assert "2 sizes" in index["files_read_by_jobs"]["train"]
+    assert list(index["splits"]) == ["val"]
+    assert not (tmp_path / "decoded" / "train.images.npy").exists()
+    reader = get_reader("digits", digits_copy)
+    decoded.use(tmp_path / "decoded")
+    arrays = decoded.decoded_for(reader)
+    assert arrays.get("train", sample) is None  # the job reads the file
+    for s in reader.samples("val"):
+        img, label = arrays.get("val", s)
+        assert np.array_equal(np.asarray(img), np.asarray(reader.read_image(s.image)))
+        assert np.array_equal(label, reader.read_label(s.label, strict=True))
 
 
 def test_train_refuses_arrays_of_another_root(tiny_config, tiny_splits, digits_copy,

@@ -166,7 +166,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
     index = write_decoded(args.dataset, _root(args), args.out)
     counts = ", ".join(f"{len(v['ids'])} {k}" for k, v in index["splits"].items())
-    print(f"wrote {args.out}: decoded {args.dataset} images ({counts})")
+    print(f"wrote {args.out}: decoded {args.dataset} images ({counts or 'none'})")
+    for split, why in index.get("files_read_by_jobs", {}).items():
+        print(f"{split} not decoded: {why}; the jobs read its files")
     return 0
 
 

@@ -10,8 +10,8 @@ The arrays hold what the dataset's reader returns (the RGB pixels; the labels af
 reader's strict value check and lookup table), so a step's samples are the same either way.
 ``index.json`` records the ids of each split and the size and modification time of every file
 they came from: a job refuses arrays whose ids differ from the reader's, or whose files (each
-sample's, as it reads it) have changed since. One image size per split (a dataset whose images
-differ in size is decoded by the jobs, as before).
+sample's, as it reads it) have changed since. One image size per split: a split whose images
+differ in size is not decoded (the index says why) and the jobs read its files, as before.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ def write_decoded(dataset: str, root: str | os.PathLike, out: str | os.PathLike)
         images = [np.asarray(reader.read_image(s.image)) for s in samples]
         labels = [reader.read_label(s.label, strict=True) for s in samples]
         sizes = {im.shape[:2] for im in images} | {lab.shape for lab in labels}
-        if len(sizes) != 1:
-            raise ValueError(
-                f"{dataset} {split}: images and labels come in {len(sizes)} sizes (e.g. "
-                f"{sorted(sizes)[:3]}); decoded arrays hold one size, so the jobs decode the "
-                "files themselves")
+        if len(sizes) != 1:  # the jobs decode this split's files themselves
+            index.setdefault("files_read_by_jobs", {})[split] = (
+                f"images and labels come in {len(sizes)} sizes (e.g. {sorted(sizes)[:3]}); "
+                "decoded arrays hold one size")
+            continue
         np.save(out / f"{split}.images.npy", np.stack(images))
         np.save(out / f"{split}.labels.npy", np.stack(labels))
         index["splits"][split] = {"ids": [s.id for s in samples],
@@ -116,9 +116,12 @@ class Decoded:
         self.arrays[split] = tuple(np.load(self.directory / f"{split}.{kind}.npy",
                                            mmap_mode="r") for kind in ("images", "labels"))
 
-    def get(self, split: str, sample: Sample) -> tuple[Image.Image, np.ndarray]:
+    def get(self, split: str, sample: Sample) -> tuple[Image.Image, np.ndarray] | None:
         """The RGB image and the reader's label array of one sample (whose files must be
-        those decoded)."""
+        those decoded), or None where the split was not decoded (images of several sizes:
+        the job reads the files)."""
+        if split not in self.index["splits"]:
+            return None
         if split not in self.rows:
             self._open(split)
         row = self.rows[split][sample.id]

@@ -115,10 +115,10 @@ class StepDataset(Dataset):
     def _decode(self, index: int) -> tuple[Any, np.ndarray]:
         s = self.samples[index]
         decoded = decoded_for(self.reader)  # the images decoded once for every job, if given
-        if decoded is not None:
-            img, raw = decoded.get(self.meta["split"], s)
-        else:
-            img, raw = self.reader.read_image(s.image), self.reader.read_label(s.label, strict=True)
+        pair = decoded.get(self.meta["split"], s) if decoded is not None else None
+        if pair is None:
+            pair = self.reader.read_image(s.image), self.reader.read_label(s.label, strict=True)
+        img, raw = pair
         label = self.lut[raw]
         if label.shape != (img.size[1], img.size[0]):
             raise InputDataError(
