@@ -83,7 +83,7 @@ def run_design(name: str, design: dict[str, Any], methods: list[str], settings: 
     plan = Plan(config)
     row: dict[str, Any] = {"design": name, "seed": seed, "digits": design["digits"],
                            "jobs": {}}
-    done: dict[str, str] = {}
+    done: set[str] = set()
     for s in settings:
         split = res / "splits" / "digits" / "5-5" / f"{s}.json"
         save_split(compute_split("digits", root, "5-5", s, workers=1, progress=False), split)
@@ -102,7 +102,7 @@ def run_design(name: str, design: dict[str, Any], methods: list[str], settings: 
                         "all": _pct(metrics["miou_all"]), "iterations": stats["iterations"],
                         "images_per_s": round(stats["images_per_s"], 1),
                         "cpu_s": round(time.process_time() - start, 1)}
-                    done[key] = key
+                    done.add(key)
                     print(name, key, row["jobs"][key], flush=True)
                 prev = str(ckpt)
     row["cpu_s"] = round(sum(j["cpu_s"] for j in row["jobs"].values()), 1)

@@ -11,8 +11,7 @@ thresholded and thickened by `Style.bold_px` for the mask, in a random colour th
 with what lies under it, at a random position over a procedural background (smooth noise,
 stripes or a gradient, coloured). A later digit may hide up to `Style.max_overlap` of earlier
 ones (occlusion); one that finds no such place in `Style.place_tries` positions is left out.
-Optional distractors (`Style.n_distractors_p`: letters labelled background) are off by
-default. Class of digit d is d + 1 ("zero".."nine"), background 0. Like VOC, a 1-pixel ring
+Class of digit d is d + 1 ("zero".."nine"), background 0. Like VOC, a 1-pixel ring
 around each digit is labelled 255 (ignore). Output is a VOC-like layout read by the VOC reader:
 JPEGImages/<id>.png (lossless, so bytes are reproducible), SegmentationClass/<id>.png (palette
 PNG), ImageSets/Segmentation/{train,val}.txt, stats.json, meta.json (written last; it records
@@ -24,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,6 @@ BOUNDARY_COLOUR = (224, 224, 192)  # VOC's colour for 255
 POOL_FRACTIONS = {"train": 0.65, "replay": 0.175, "val": 0.175}  # share of each class's glyphs
 POOL_SEED = 13  # the fixed shuffle of each class's glyphs before they are cut into pools
 TEXTURES = ("noise", "stripes", "gradient")
-DISTRACTOR_LETTERS = "AEFHKLMNPRTUVWXY"  # capitals that do not read as a digit
 MASK_THRESHOLD = 0.25  # glyph intensity (0..1 after bilinear scaling) labelled as the digit
 
 
@@ -54,9 +51,6 @@ class Style:
     same_class_p: float = 0.3  # P(a further digit repeats a class of the image)
     max_overlap: float = 0.2  # a later digit may cover at most this share of earlier ones
     place_tries: int = 30  # random positions tried for a further digit before it is dropped
-    # P(0, 1, ... distractors per image): letters drawn like the digits but labelled
-    # background, the analogue of the unlabelled objects of VOC's background
-    n_distractors_p: tuple[float, ...] = (1.0,)
     min_contrast: float = 100.0  # RGB distance of a digit's colour to the mean colour under it
     noise: float = 3.0  # std of the pixel noise added to the background
     textures: tuple[str, ...] = TEXTURES  # background kinds drawn from
@@ -200,27 +194,6 @@ def _place(rng: np.random.Generator, shape: np.ndarray, label: np.ndarray, first
     return None
 
 
-@lru_cache(maxsize=1)
-def letter_glyphs() -> np.ndarray:
-    """Distractor glyphs (n, 8, 8) in 0..16 like the digit scans: capital letters that do not
-    read as a digit, from Pillow's built-in font, each in a few sub-pixel positions."""
-    from PIL import ImageDraw, ImageFont
-
-    font = ImageFont.load_default(size=26)
-    out = []
-    for ch in DISTRACTOR_LETTERS:
-        for dx, dy in ((0, 0), (2, 1), (1, 2), (3, 3)):
-            im = Image.new("L", (32, 32))
-            ImageDraw.Draw(im).text((5 + dx, 1 + dy), ch, font=font, fill=255,
-                                    stroke_width=1, stroke_fill=255)
-            box = im.getbbox()
-            glyph = im.crop(box).resize((6, 8), Image.BOX) if box else im.resize((6, 8))
-            frame = Image.new("L", (8, 8))
-            frame.paste(glyph, (1, 0))
-            out.append(np.round(np.asarray(frame, np.float32) / 255 * 16))
-    return np.stack(out)
-
-
 def _paint(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray,
            alpha: np.ndarray, style: Style) -> np.ndarray:
     """`img` with a glyph painted in a random colour that contrasts with what lies under it."""
@@ -255,17 +228,10 @@ def compose(
     rng: np.random.Generator, glyphs: np.ndarray, pools: list[np.ndarray], style: Style | int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image (H, W, 3) uint8 and its label (H, W) uint8 from digits of `pools[d]`
-    (`style`: a Style, or an image size for the default style). Distractors (background)
-    are drawn first, so digits lie over them."""
+    (`style`: a Style, or an image size for the default style)."""
     style = style if isinstance(style, Style) else Style().resized(style)
     img = _background(rng, style)
     label = np.zeros((style.size, style.size), np.uint8)
-    if len(style.n_distractors_p) > 1:
-        letters = letter_glyphs()
-        for _ in range(int(rng.choice(len(style.n_distractors_p), p=style.n_distractors_p))):
-            drawn = _draw(rng, letters[int(rng.integers(len(letters)))], label, True, style)
-            if drawn is not None:
-                img = _paint(rng, img, *drawn, style)
     n = 1 + int(rng.choice(len(style.n_digits_p), p=style.n_digits_p))
     placed: list[int] = []
     for j in range(n):
