@@ -86,7 +86,8 @@ def compare(a: Path, b: Path, embedded: bool = True) -> int:
 
 
 def _b(x: float) -> str:
-    return "-" if x != x else f"{100 * x:+.2f}"
+    """A check's bound as claims.md prints it (already in mIoU points)."""
+    return "-" if x != x else f"{x:+.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
