@@ -9,17 +9,14 @@ rehearsal, and the tables compile with pdflatex."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from slurm_records import check_records, parse_snakemake_log, query_sacct
-from test_slurm_cluster import link_workflow, require_cluster
+from test_slurm_cluster import require_cluster, run_under_slurm
 
 from ucd.reporting.aggregate import read_summary
 from ucd.reporting.filled import missing_cells
@@ -56,17 +53,8 @@ def check_metrics_columns(results: Path, cell: tuple[str, ...]) -> None:
 def test_rehearsal_slice_runs_as_slurm_jobs_and_fills_its_cells(tmp_path: Path) -> None:
     require_cluster()
     work = tmp_path / "run"
-    link_workflow(work)
-    since = datetime.now() - timedelta(seconds=5)
-    cmd = [
-        sys.executable, "-m", "snakemake", "--profile", "slurm", "all_tables",
-        "--configfile", "config/paper.yaml", "config/rehearsal.yaml", str(SLICE),
-        "--slurm-init-seconds-before-status-checks", "2",
-    ]  # fmt: skip
-    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    proc = subprocess.run(cmd, cwd=work, env={**os.environ, "PYTHONPATH": pythonpath},
-                          capture_output=True, text=True, timeout=1500)  # fmt: skip
-    assert proc.returncode == 0, f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    since = run_under_slurm(work, "all_tables", "config/paper.yaml", "config/rehearsal.yaml",
+                            str(SLICE))
 
     log = sorted((work / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
     jobs = parse_snakemake_log(log.read_text())

@@ -55,25 +55,33 @@ def link_workflow(work: Path) -> None:
             (work / name).symlink_to(REPO / name)
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-def test_tiny_grid_runs_as_slurm_jobs_in_dependency_order(tmp_path: Path) -> None:
-    require_cluster()
-    work = tmp_path / "run"
+def run_under_slurm(work: Path, target: str, *configfiles: str) -> datetime:
+    """`snakemake --profile slurm TARGET` in a run directory of its own (`work`) with these
+    config files; fails the test with Snakemake's output unless it succeeds. Returns a time
+    just before the run (for sacct)."""
     link_workflow(work)
-    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     since = datetime.now() - timedelta(seconds=5)
     cmd = [
-        sys.executable, "-m", "snakemake", "--profile", "slurm", "all_runs",
-        "--configfile", str(TINY_CONFIG),
+        sys.executable, "-m", "snakemake", "--profile", "slurm", target,
+        "--configfile", *configfiles,
         # poll every 2 s (the plugin's defaults, 40 s then +10 s, suit a busy real cluster)
         "--slurm-init-seconds-before-status-checks", "2",
     ]  # fmt: skip
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     proc = subprocess.run(
         cmd, cwd=work, env={**os.environ, "PYTHONPATH": pythonpath},
         capture_output=True, text=True, timeout=1500,
     )  # fmt: skip
     assert proc.returncode == 0, f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    return since
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_tiny_grid_runs_as_slurm_jobs_in_dependency_order(tmp_path: Path) -> None:
+    require_cluster()
+    work = tmp_path / "run"
+    since = run_under_slurm(work, "all_runs", str(TINY_CONFIG))
 
     log = sorted((work / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
     jobs = parse_snakemake_log(log.read_text())
