@@ -9,6 +9,7 @@ bounds, and the largest change of any mIoU of ``summary.csv`` between the two.
 
     python benchmarks/replicates.py                      # the default run, twice
     python benchmarks/replicates.py --cores 2 --configfile config/calibration.yaml
+    python benchmarks/replicates.py --only portable      # one: results/replicates/portable
     python benchmarks/replicates.py --compare results/rep-a results/rep-b   # no training
 
 Each replicate's Snakemake wall time is printed with the CPU model and the step-0
@@ -28,6 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import yaml  # noqa: E402
+
+from ucd.config import deep_merge  # noqa: E402
 from ucd.reporting.aggregate import ID_COLUMNS, read_summary  # noqa: E402
 from ucd.reporting.claims import evaluate_claims  # noqa: E402
 
@@ -45,12 +49,24 @@ def cpu_model() -> str:
         return platform.processor() or "unknown CPU"
 
 
+def overlay(results: Path, configfiles: list[str]) -> Path:
+    """A config file that moves the run into `results`: `results` itself, and the root of every
+    generated dataset (the workflow refuses a generated root outside RESULTS/data)."""
+    config: dict = {}
+    for name in ("config.yaml", *configfiles):
+        config = deep_merge(config, yaml.safe_load((REPO / name).read_text()))
+    roots = {name: {"root": f"{results}/data/{name}"}
+             for name, ds in config["datasets"].items() if ds.get("generate")}
+    path = results.parent / f"{results.name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"results": str(results), "datasets": roots}))
+    return path
+
+
 def run(results: Path, env: dict[str, str], cores: int, configfiles: list[str]) -> float:
     """``snakemake all_tables`` into `results` with `env` added; its wall time (s)."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "all_tables",
-           "--config", f"results={results}"]
-    if configfiles:
-        cmd[4:4] = ["--configfile", *configfiles]
+           "--configfile", *configfiles, str(overlay(results, configfiles))]
     start = time.monotonic()
     subprocess.run(cmd, cwd=REPO, env={**os.environ, **env}, check=True)
     return time.monotonic() - start
@@ -97,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/replicates", help="parent of the two results")
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
                    help="compare two existing results directories (no training)")
+    p.add_argument("--only", choices=sorted(REPLICATES),
+                   help="run this replicate alone (compare it with another run by --compare)")
     a = p.parse_args(argv)
     if a.compare:
         return compare(*a.compare)
     dirs = []
     for name, env in REPLICATES.items():
+        if a.only and name != a.only:
+            continue
         results = Path(a.out) / name
         if (results / "summary.csv").exists():
             raise SystemExit(f"{results} holds a run already: remove it for a fresh replicate")
@@ -109,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"replicate {name} ({env or 'native kernels'}): {wall / 60:.1f} min wall, "
               f"{a.cores} cores of {cpu_model()}, load before: {os.getloadavg()[0]:.2f}")
         dirs.append(results)
-    return compare(*dirs)
+    return compare(*dirs) if len(dirs) == 2 else 0
 
 
 if __name__ == "__main__":
