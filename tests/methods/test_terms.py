@@ -293,6 +293,25 @@ def test_methods_are_composed_from_their_bases():
     assert get_method("plop").default_params()["pod"]["logits_weight"] == 0.0005
 
 
+def test_lwf_mc_trains_its_own_step_0_with_its_bce():
+    """MiB's code, which ran the paper's LwF-MC row, trains each method's own step 0 and picks
+    the BCE criterion whenever LwF-MC's iCaRL flag is set, step 0 included (train.py:
+    ``self.bce = opts.bce or opts.icarl``): the old model whose sigmoids step 1 distils is a
+    BCE-trained one, not FT's softmax model. Step 0 therefore is LwF-MC's own, and its loss is
+    the per-channel BCE against the one-hot label (hand-computed here), not cross-entropy."""
+    method = get_method("lwf_mc")
+    assert not method.shares_step0
+    terms = method.build_terms(method.default_params(), 0)
+    assert [t.name for t in terms] == ["bce"]
+    logits = torch.tensor([0.0, 2.0, -1.0]).view(1, 3, 1, 1).repeat(1, 1, 1, 2)
+    labels = torch.tensor([[[1, 255]]])
+    batch = Batch(None, labels, {"logits": logits}, None, ctx_for(0))
+    # the one labelled pixel: -log(1 - s(0)) - log(s(2)) - log(1 - s(-1)); 255 left out
+    expected = math.log(2) + math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(-1.0))
+    assert terms[0].loss(batch).item() == pytest.approx(expected, rel=1e-6)
+    assert F.cross_entropy(logits, labels, ignore_index=255).item() != pytest.approx(expected)
+
+
 def test_ucd_official_is_mib_plus_ucd_with_the_official_label_policy():
     """The official code's `--method UCD`: loss_kd 10, unce, unkd, init_balanced (its
     argparser) + the contrastive loss / 100 (its train.py), 255 kept (its loader)."""
