@@ -32,10 +32,10 @@ import torch  # noqa: E402
 
 from ucd.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig  # noqa: E402
 from ucd.cost.measured import merge_times  # noqa: E402
-from ucd.cost.rates import job_kind, model_label  # noqa: E402
+from ucd.cost.rates import model_label  # noqa: E402
 from ucd.data.tasks import get_task  # noqa: E402
 from ucd.distributed import precision_of  # noqa: E402
-from ucd.methods import Batch, StepContext, get_method  # noqa: E402
+from ucd.methods import Batch, StepContext, get_method, step_spec  # noqa: E402
 from ucd.models import build_model  # noqa: E402
 
 METHODS = ("ft", "mib", "mib_ucd")
@@ -111,7 +111,7 @@ def bench_method(name: str, args: argparse.Namespace, device: torch.device) -> d
     _sync(device)
     dt = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return {"method": name, "kind": job_kind(name, run.params, 1),
+    return {"method": name, "kind": step_spec(run).cost_kind(),
             "model": model_label(run.model, run.train.amp), "terms": [t.name for t in terms],
             "seconds": dt, "s_per_iter": dt / args.iters,
             "images_per_s": args.batch * args.iters / dt, "peak_gpu_mem_mb": peak}
