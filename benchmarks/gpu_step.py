@@ -35,7 +35,7 @@ from ucd.cost.measured import merge_times  # noqa: E402
 from ucd.cost.rates import model_label  # noqa: E402
 from ucd.data.tasks import get_task  # noqa: E402
 from ucd.distributed import precision_of  # noqa: E402
-from ucd.methods import Batch, StepContext, get_method, step_spec  # noqa: E402
+from ucd.methods import Batch, Clock, StepContext, get_method, step_spec  # noqa: E402
 from ucd.models import build_model  # noqa: E402
 
 METHODS = ("ft", "mib", "mib_ucd")
@@ -78,7 +78,7 @@ def bench_method(name: str, args: argparse.Namespace, device: torch.device) -> d
         if prec.channels_last and m is not None:
             m.to(memory_format=torch.channels_last)
     ctx = StepContext(run=run, task=task, step=1, model=model, old_model=old, device=device,
-                      max_iterations=args.warmup + args.iters)
+                      clock=Clock(step=1, max_iterations=args.warmup + args.iters))
     terms = method.build_terms(run.params, 1)
     for t in terms:
         t.before_step(ctx)

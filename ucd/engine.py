@@ -31,6 +31,7 @@ from ucd.config import ConfigError, RunConfig
 from ucd.data.step import make_dataset
 from ucd.methods import (
     Batch,
+    Clock,
     StepContext,
     Term,
     build_adapters,
@@ -151,10 +152,9 @@ def make_loader(spec: StepSpec | RunConfig, dataset=None) -> DataLoader:
 
 @dataclass
 class StepProgress:
-    """Where the step is: restored as a whole when a step resumes."""
+    """What the step has measured so far (its counters are the context's clock): restored as
+    a whole when a step resumes."""
 
-    epoch: int = 0
-    batch: int = 0  # batches done in the current epoch
     n_images: int = 0
     elapsed: float = 0.0
     bad_batches: int = 0
@@ -188,12 +188,17 @@ class Step:
         return self.spec.run
 
     @property
+    def clock(self) -> Clock:
+        """The step's counters: epoch, batch, iteration (the terms see the same clock)."""
+        return self.ctx.clock
+
+    @property
     def epochs(self) -> int:
         return self.run.optim.epochs_for(len(self.loader))
 
     @property
     def max_iterations(self) -> int:
-        return self.epochs * len(self.loader)
+        return self.clock.max_iterations
 
 
 def contrast_group(terms: list[Term], run: RunConfig, world_size: int, accum: int) -> int | None:
@@ -239,7 +244,8 @@ def set_up(spec: StepSpec, out: str | Path, prev: str | Path | None) -> Step:
     for term in terms:
         dataset = term.training_data(ctx, dataset)
     loader = make_loader(spec, dataset)
-    ctx.loader, ctx.max_iterations = loader, run.optim.epochs_for(len(loader)) * len(loader)
+    ctx.loader = loader
+    ctx.clock.max_iterations = run.optim.epochs_for(len(loader)) * len(loader)
     accum = ddp.accumulation_steps(run.optim.batch_size, info.world_size,
                                    run.train.per_gpu_batch)
     contrast = contrast_group(terms, run, info.world_size, accum)
@@ -264,8 +270,8 @@ def snapshot(step: Step) -> None:
         "optimizer": step.optimizer.state_dict(),
         "scaler": step.scaler.state_dict() if step.scaler else None,
         "terms": {t.name: t.state_dict(full=True) for t in step.terms},
-        "progress": vars(step.state),
-        "iteration": step.ctx.iteration,
+        "progress": {"epoch": step.clock.epoch, "batch": step.clock.batch, **vars(step.state)},
+        "iteration": step.clock.iteration,
     }, step.run.to_dict())
 
 
@@ -287,10 +293,12 @@ def start_or_resume(step: Step) -> None:
         step.scaler.load_state_dict(saved["scaler"])
     for term in step.terms:
         term.load_state_dict(saved["terms"].get(term.name, {}))
-    step.state = StepProgress(**saved["progress"])
-    step.ctx.iteration = saved["iteration"]
+    progress = dict(saved["progress"])
+    step.clock.epoch, step.clock.batch = progress.pop("epoch"), progress.pop("batch")
+    step.state = StepProgress(**progress)
+    step.clock.iteration = saved["iteration"]
     log.info("resuming %s step %d at iteration %d/%d from %s", step.run.method, step.run.step,
-             step.ctx.iteration, step.max_iterations, rpath)
+             step.clock.iteration, step.max_iterations, rpath)
 
 
 # ------------------------------------------------------------------------- one iteration
@@ -302,8 +310,8 @@ def _problem(losses: dict[str, torch.Tensor], step: Step) -> str | None:
         if not torch.isfinite(value):
             r = step.run
             return (f"loss term {name!r} is {value.item()} at step {r.step} of {r.method} "
-                    f"({r.dataset} {r.task} {r.setting}), epoch {step.state.epoch + 1}, "
-                    f"iteration {step.ctx.iteration}")
+                    f"({r.dataset} {r.task} {r.setting}), epoch {step.clock.epoch + 1}, "
+                    f"iteration {step.clock.iteration}")
     return None
 
 
@@ -382,7 +390,7 @@ def optimizer_step(step: Step) -> bool:
             step.scaler.update()  # backs the scale off
             step.state.overflows += 1
             log.info("gradients overflowed at iteration %d: update skipped, loss scale now %g",
-                     step.ctx.iteration, step.scaler.get_scale())
+                     step.clock.iteration, step.scaler.get_scale())
             return False
     for term in step.terms:
         term.after_backward(step.ctx)
@@ -402,7 +410,7 @@ def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
     images, labels = step.precision.images(images.to(device)), labels.to(device)
     o = step.run.optim
     for group in step.optimizer.param_groups:
-        group["lr"] = poly_lr(o.lr, step.ctx.iteration, step.max_iterations, o.poly_power)
+        group["lr"] = poly_lr(o.lr, step.clock.iteration, step.max_iterations, o.poly_power)
     step.optimizer.zero_grad(set_to_none=True)
     losses, problem = forward_backward(step, images, labels)
     if problem is not None:
@@ -411,8 +419,7 @@ def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
         optimizer_step(step)
         for name, value in losses.items():
             step.state.sums[name] = step.state.sums.get(name, 0.0) + value
-    step.ctx.iteration += 1
-    step.state.batch += 1
+    step.clock.tick()
     step.state.n_images += images.shape[0] * step.info.world_size
     return losses
 
@@ -422,19 +429,20 @@ def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
 
 def epoch_batches(step: Step) -> Progress:
     """This rank's batches of the current epoch (after the ones already done), with progress."""
-    st, run = step.state, step.run
+    clock, run = step.clock, step.run
     sampler: EpochBatchSampler = step.train_loader.batch_sampler  # type: ignore[assignment]
-    sampler.start(st.epoch, st.batch)
-    return Progress(step.train_loader, desc=f"step {run.step} epoch {st.epoch + 1}/"
-                    f"{step.epochs}", total=len(step.loader), initial=st.batch,
+    sampler.start(clock.epoch, clock.batch)
+    return Progress(step.train_loader, desc=f"step {clock.step} epoch {clock.epoch + 1}/"
+                    f"{step.epochs}", total=len(step.loader), initial=clock.batch,
                     every_s=run.train.log_every_s, enabled=step.info.is_main)
 
 
 def end_epoch(step: Step) -> None:
-    st = step.state
-    st.history.append({k: v / max(st.batch, 1) for k, v in st.sums.items()})
-    log.info("epoch %d/%d %s", st.epoch + 1, step.epochs, st.history[-1])
-    st.epoch, st.batch, st.sums = st.epoch + 1, 0, {}
+    st, clock = step.state, step.clock
+    st.history.append({k: v / max(clock.batch, 1) for k, v in st.sums.items()})
+    log.info("epoch %d/%d %s", clock.epoch + 1, step.epochs, st.history[-1])
+    st.sums = {}
+    clock.end_epoch()
 
 
 def checkpoint_due(step: Step, flag: SignalFlag, last_save: float) -> tuple[bool, bool]:
@@ -456,7 +464,7 @@ def train_step(spec: StepSpec | RunConfig, out: str | Path,
     start = time.perf_counter() - step.state.elapsed
     last_save = time.perf_counter()
     with SignalFlag() as flag:
-        while step.state.epoch < step.epochs:
+        while step.clock.epoch < step.epochs:
             batches = epoch_batches(step)
             for images, labels in batches:
                 losses = train_iteration(step, images, labels)
@@ -484,7 +492,7 @@ def step_metrics(step: Step) -> dict[str, Any]:
     return {
         "train_time_s": st.elapsed,
         "images_per_s": st.n_images / st.elapsed if st.elapsed > 0 else math.nan,
-        "iterations": step.ctx.iteration,
+        "iterations": step.clock.iteration,
         "batch_size": step.run.optim.batch_size,  # what Fig. 11 plots against
         "bad_batches_skipped": st.bad_batches,
         "overflow_skipped": st.overflows,

@@ -18,6 +18,7 @@ from ucd.methods.base import (
     LABEL_POLICIES,
     TERMS,
     Batch,
+    Clock,
     Method,
     StepContext,
     Term,
@@ -28,6 +29,7 @@ from ucd.spec import StepSpec, TermSpec, paper_columns, sharing_key
 __all__ = [
     "TERMS",
     "Batch",
+    "Clock",
     "Method",
     "StepContext",
     "Term",
@@ -35,6 +37,7 @@ __all__ = [
     "build_terms",
     "check_terms",
     "default_spec",
+    "describe_methods",
     "get_method",
     "list_methods",
     "register_term",
@@ -100,6 +103,22 @@ def _load() -> dict[str, Method]:
         raise ValueError(f"methods.yaml: step0 must be 'own' or a method whose step0 is itself; "
                          f"got {bad}")
     return {n: methods[n] for n in raw}
+
+
+def describe_methods() -> list[str]:
+    """Two lines per method (`ucd methods`): its terms with their default parameters and its
+    flags, then its description."""
+    lines = []
+    for name, m in _load().items():
+        terms = ", ".join(f"{t}({', '.join(f'{k}={v}' for k, v in p.items())})"
+                          for t, p in m.default_params().items())
+        flags = [f"step0={m.step0}", *(["joint"] if m.joint else []),
+                 *(["replay at steps >= 1"] if m.replays else []),
+                 *([f"init={m.init}"] if m.init != "none" else [])]
+        if m.labels["ignore_to_background"] != "never":
+            flags.append(f"255->0 {m.labels['ignore_to_background']}")
+        lines.append(f"{name:16s} {terms}  [{'; '.join(flags)}]\n{'':16s} {m.description}")
+    return lines
 
 
 def list_methods() -> list[str]:

@@ -20,6 +20,29 @@ from ucd.spec import StepSpec
 
 
 @dataclass
+class Clock:
+    """Where a training step is: the one object holding its counters. The engine advances it
+    (``tick`` after every global batch, ``end_epoch``), the terms read it, a resumed step
+    restores it."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0  # global batches done in the current epoch
+    iteration: int = 0  # global batches done in the step (optimiser steps, skipped ones too)
+    max_iterations: int = 0  # the step's iterations (the poly schedule's horizon)
+
+    def tick(self) -> None:
+        """One global batch done."""
+        self.iteration += 1
+        self.batch += 1
+
+    def end_epoch(self) -> None:
+        """The epoch's batches done: the next epoch starts at its first batch."""
+        self.epoch += 1
+        self.batch = 0
+
+
+@dataclass
 class StepContext:
     """What a term sees of the current step."""
 
@@ -31,8 +54,25 @@ class StepContext:
     device: torch.device
     loader: Any = None  # the step's training DataLoader (for hooks that pass over the data)
     prev_state: dict[str, Any] = field(default_factory=dict)  # terms' state of the last step
-    iteration: int = 0
-    max_iterations: int = 0
+    clock: Clock | None = None  # None: a new clock at this step
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = Clock(step=self.step)
+
+    @property
+    def iteration(self) -> int:
+        """Global batches done in the step (the clock's)."""
+        return self.clock.iteration
+
+    @iteration.setter
+    def iteration(self, value: int) -> None:
+        self.clock.iteration = value
+
+    @property
+    def max_iterations(self) -> int:
+        """The step's iterations (the clock's)."""
+        return self.clock.max_iterations
 
     @property
     def n_old(self) -> int:
