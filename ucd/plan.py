@@ -32,6 +32,7 @@ from ucd.data.tasks import get_dataset_info, get_task, list_tasks
 from ucd.layers import method_of, resolve
 from ucd.methods import get_method, step_spec
 from ucd.spec import VOLATILE, StepSpec, training_key
+from ucd.tablespec import required_runs
 
 __all__ = ["VOLATILE", "Cell", "Plan", "StepSpec", "canonical_task", "grid_cells", "parse_cell",
            "training_key"]
@@ -61,8 +62,6 @@ def parse_cell(text: str) -> Cell:
 def grid_cells(config: Mapping[str, Any]) -> list[Cell]:
     """Every cell of the grid, in config order, without duplicates (``benchmark``, when set,
     replaces the grid by the cells it names)."""
-    from ucd.reporting.tables import required_runs
-
     chosen = config.get("benchmark")
     if chosen:
         items = chosen if isinstance(chosen, list) else str(chosen).split(",")
@@ -168,7 +167,7 @@ class Plan:
             shared = group = None
             if shared_run is not None:
                 shared = step_spec(shared_run)
-                group = f"{'joint' if shared.joint else 'step0'}-{shared.key[:10]}"
+                group = f"{'joint' if shared.all_classes else 'step0'}-{shared.key[:10]}"
                 shared = dataclasses.replace(shared, group=group)
             self._specs[key] = step_spec(self.run(cell, step, seed), shared, group)
         return self._specs[key]

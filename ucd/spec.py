@@ -89,12 +89,11 @@ class StepSpec:
     columns: tuple[tuple[int, ...], tuple[int, ...]]  # the paper's (old, new) columns
     takes_previous: bool  # starts from the previous step's checkpoint
     needs_old_model: bool  # keeps a frozen copy of the previous step's model
-    all_classes: bool  # trains on every image with every class labelled (Joint)
+    all_classes: bool  # one step on every image with every class labelled (Joint)
     ignore_to_background: bool  # 255 becomes background in this step's training labels
     head_init: str  # the term whose adapt_model hook initialises the new head, or "none"
     terms: tuple[TermSpec, ...]
     key: str  # hash of what the training computes (training_key): equal keys, one training
-    joint: bool  # the method trains one step on all data and all classes
     shared: StepSpec | None = None
     group: str | None = None
 

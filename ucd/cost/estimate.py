@@ -85,7 +85,7 @@ def spec_of(plan: Plan, shared: dict, job: Job) -> StepSpec:
 
 def train_part(spec: StepSpec, gpus: int, rates: Rates) -> Part:
     """Training a step: its iterations and seconds per iteration."""
-    count = step_images(spec.run, spec.joint)
+    count = step_images(spec.run, spec.all_classes)
     units = None if count.images is None else iterations(spec.run, count.images)
     shape = shape_of(spec, gpus)
     return Part("train", count, units, shape, rates.train(shape))

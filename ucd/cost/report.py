@@ -50,7 +50,7 @@ class Totals:
 
 def _bench(cost: JobCost) -> str:
     run = cost.run
-    if cost.spec.joint:
+    if cost.spec.all_classes:
         return f"{run.dataset} (Joint: all images, one step)"
     return f"{run.dataset}/{run.task}/{run.setting}"
 

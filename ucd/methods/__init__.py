@@ -179,7 +179,7 @@ def step_spec(run: RunConfig, shared: StepSpec | None = None,
     return StepSpec(run=run, classes=tuple(tuple(c) for c in classes),
                     new_classes=tuple(classes[-1]), eval_step=k, n_steps=task.n_steps,
                     columns=tuple(tuple(c) for c in paper_columns(task, k)),
-                    joint=method.joint, shared=shared, group=group, **facts)
+                    shared=shared, group=group, **facts)
 
 
 def build_terms(spec: StepSpec) -> list[Term]:
