@@ -135,3 +135,19 @@ def test_the_contrastive_temperature_default_is_written_once():
             for line in f.read_text().splitlines()
             if re.search(r"(?<![\d.])0\.07(?!\d)", line)]
     assert hits == [("ucd/methods/terms/contrastive.py", "TEMPERATURE")], hits
+
+
+def test_methods_yaml_restates_no_term_default():
+    """A term parameter's default lives once, in the term class: methods.yaml names only the
+    values where a method departs from it."""
+    import yaml
+
+    from ucd.methods import TERMS
+
+    raw = yaml.safe_load((REPO / "ucd/methods/methods.yaml").read_text())
+    restated = [(m, t, k) for m, entry in raw.items()
+                for t, params in (entry.get("terms") or {}).items()
+                for k, v in (params or {}).items()
+                if k in TERMS[t].defaults and TERMS[t].defaults[k] == v
+                and type(TERMS[t].defaults[k]) is type(v)]
+    assert restated == []

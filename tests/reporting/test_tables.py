@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from ucd.methods import list_methods
 from ucd import tablespec
+from ucd.methods import list_methods
 from ucd.reporting import tables as T
 
 
