@@ -151,3 +151,13 @@ def test_methods_yaml_restates_no_term_default():
                 if k in TERMS[t].defaults and TERMS[t].defaults[k] == v
                 and type(TERMS[t].defaults[k]) is type(v)]
     assert restated == []
+
+
+def test_a_job_derives_the_plans_spec_from_the_run_config_it_receives():
+    """The job gets the run config (--run-json) of the training it runs and derives its spec
+    with the same function: the facts equal the plan's for every training of the grid."""
+    plan = _plan()
+    for cell in plan.cells:
+        for k in plan.steps(cell.dataset, cell.task, cell.method):
+            trained = plan.trained_spec(cell, k, 1)
+            assert step_spec(trained.run).facts() == trained.facts(), (cell, k)

@@ -109,6 +109,7 @@ def finished_runs(results: str | Path, train_gpus: int,
         try:
             metrics = json.loads(metrics_file.read_text())
             run = RunConfig.from_dict(yaml.safe_load(run_file.read_text()), where=str(run_file))
+            spec = step_spec(run)
         except (ValueError, ConfigError, OSError) as err:
             log.warning("skipped %s: %s", metrics_file, err)
             continue
@@ -116,7 +117,7 @@ def finished_runs(results: str | Path, train_gpus: int,
         iters = _iterations(metrics, run) if metrics.get("train_time_s") else None
         if iters:
             mem = metrics.get("peak_gpu_mem_mb")
-            shape = shape_of(step_spec(run), train_gpus)
+            shape = shape_of(spec, train_gpus)
             train.append(Figure(shape, metrics["train_time_s"] / iters,
                                 None if mem is None else mem / 1024, where))
         if metrics.get("eval_time_s") and metrics.get("n_val_images"):
