@@ -33,7 +33,7 @@ def _sets(seed, n=150, m=80, c=16, classes=6, t=7):
 @pytest.mark.parametrize("mode", ["ucd", "cd", "new_only"])
 def test_chunked_equals_dense(chunk, mode):
     z, y, o, yo, p, po = _sets(0)
-    kw = {"temperature": 0.07}
+    kw = {"temperature": TAU}
     if mode == "ucd":
         args, kw = (z, y, o, yo), {**kw, "anchor_probs": p, "other_probs": po}
     elif mode == "cd":
@@ -135,7 +135,7 @@ def test_autocast_does_not_lower_the_precision():
     z, y, o, yo, p, po = _sets(2)
     z32 = z.detach().float().requires_grad_()
     args = (z32, y, o.float(), yo)
-    kw = {"anchor_probs": p.float(), "other_probs": po.float()}
+    kw = {"anchor_probs": p.float(), "other_probs": po.float(), "temperature": TAU}
     ref = contrastive_loss(*args, **kw)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = contrastive_loss(*args, **kw)
