@@ -222,8 +222,9 @@ def contrast_group(terms: list[Term], run: RunConfig, world_size: int, accum: in
     return group if coupled else None
 
 
-def set_up(spec: StepSpec, out: str | Path, prev: str | Path | None) -> Step:
+def set_up(spec: StepSpec | RunConfig, out: str | Path, prev: str | Path | None) -> Step:
     """Models, terms, data and optimiser of the step, on this rank's device."""
+    spec = as_spec(spec)
     run, out = spec.run, Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if run.train.threads:
@@ -459,7 +460,7 @@ def train_step(spec: StepSpec | RunConfig, out: str | Path,
     Resumes from ``<out>.resume`` when a previous attempt was interrupted (same run config);
     on SIGTERM/SIGUSR1 saves that state and raises :class:`~ucd.resume.Preempted`.
     """
-    step = set_up(as_spec(spec), out, prev)
+    step = set_up(spec, out, prev)
     start_or_resume(step)
     start = time.perf_counter() - step.state.elapsed
     last_save = time.perf_counter()
