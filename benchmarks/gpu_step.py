@@ -32,10 +32,10 @@ import torch  # noqa: E402
 
 from ucd.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig  # noqa: E402
 from ucd.cost.measured import merge_times  # noqa: E402
-from ucd.cost.rates import job_kind, model_label  # noqa: E402
+from ucd.cost.rates import model_label  # noqa: E402
 from ucd.data.tasks import get_task  # noqa: E402
 from ucd.distributed import precision_of  # noqa: E402
-from ucd.methods import Batch, StepContext, get_method  # noqa: E402
+from ucd.methods import Batch, Clock, StepContext, get_method, step_spec  # noqa: E402
 from ucd.models import build_model  # noqa: E402
 
 METHODS = ("ft", "mib", "mib_ucd")
@@ -78,7 +78,7 @@ def bench_method(name: str, args: argparse.Namespace, device: torch.device) -> d
         if prec.channels_last and m is not None:
             m.to(memory_format=torch.channels_last)
     ctx = StepContext(run=run, task=task, step=1, model=model, old_model=old, device=device,
-                      max_iterations=args.warmup + args.iters)
+                      clock=Clock(step=1, max_iterations=args.warmup + args.iters))
     terms = method.build_terms(run.params, 1)
     for t in terms:
         t.before_step(ctx)
@@ -111,7 +111,7 @@ def bench_method(name: str, args: argparse.Namespace, device: torch.device) -> d
     _sync(device)
     dt = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return {"method": name, "kind": job_kind(name, run.params, 1),
+    return {"method": name, "kind": step_spec(run).cost_kind(),
             "model": model_label(run.model, run.train.amp), "terms": [t.name for t in terms],
             "seconds": dt, "s_per_iter": dt / args.iters,
             "images_per_s": args.batch * args.iters / dt, "peak_gpu_mem_mb": peak}

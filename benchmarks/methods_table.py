@@ -88,7 +88,7 @@ def train_cell(plan: Plan, trainer: Trainer, cell: Cell, seed: int) -> dict:
         if shared is not None:
             out = trainer.work / "_shared" / plan.group(cell, k, seed) / f"seed{seed}.pt"
             path = trainer.run(shared, out, prev)
-            metrics = cell_metrics(path, plan.run(cell, k, seed))
+            metrics = cell_metrics(path, plan.spec(cell, k, seed))
         else:
             out = trainer.work / cell.method / f"seed{seed}-step{k}.pt"
             metrics = json.loads(trainer.run(plan.run(cell, k, seed), out, prev).read_text())

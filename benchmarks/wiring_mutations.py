@@ -24,8 +24,9 @@ TESTS = ["tests/test_wiring.py", "tests/losses/test_ucd.py", "tests/evaluation",
 
 # name: (file, exact text, replacement)
 BREAKAGES = {
-    "MiB init off": ("ucd/engine.py", "    method.init_new_head(model.classifier)\n", ""),
-    "255 policy off": ("ucd/engine.py", "ignore_to_background=run.ignore_to_background",
+    "MiB init off": ("ucd/engine.py", "        term.adapt_model(model, spec)\n",
+                     "        pass\n"),
+    "255 policy off": ("ucd/engine.py", "ignore_to_background=spec.ignore_to_background",
                        "ignore_to_background=False"),
     "weights dropped": ("ucd/engine.py", "losses = {t.name: t.weight * t.loss(batch)",
                         "losses = {t.name: t.loss(batch)"),

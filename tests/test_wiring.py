@@ -114,9 +114,10 @@ def test_label_policy_at_step_1(step0, tiny_digits, tiny_splits, tmp_path, metho
                                          ("never", False)])
 def test_label_policy_at_step_0(step0, tiny_splits, tmp_path, policy, maps):
     config = json.loads(json.dumps(step0[0]))
-    config["overrides"] = [{"match": {"method": "mib"},
+    # a step 0 that MiB shares is ft's run (the plan's): the policy is set on the run trained
+    config["overrides"] = [{"match": {"method": "ft"},
                             "labels": {"ignore_to_background": policy}}]
-    run = make_run(config, tiny_splits, method="mib", step=0)
+    run = make_run(config, tiny_splits, method="ft", step=0)
     labels = _labels_seen(engine.set_up(run, tmp_path / "s0.pt", None))
     assert bool((labels == 255).any()) is not maps
 

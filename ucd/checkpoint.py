@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ucd.config import ModelConfig, build_section, config_hash
+from ucd.spec import StepSpec
 
 FORMAT = "ucd-checkpoint/1"
 # Model settings that must agree between consecutive steps.
@@ -106,16 +107,14 @@ def load_checkpoint(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
     return payload
 
 
-def check_previous(prev: dict[str, Any], run: Any, path: str | Path) -> None:
-    """Refuse a previous-step checkpoint that does not fit the step ``run`` is about to train.
+def check_previous(prev: dict[str, Any], spec: StepSpec, path: str | Path) -> None:
+    """Refuse a previous-step checkpoint that does not fit the step ``spec`` is about to train.
 
     The previous step may come from another task of the same dataset when it trained the same
     classes on the same images (a step 0 shared by tasks 15-5 and 15-1): classes per step,
     dataset, setting, seed and the model's shape must agree.
     """
-    from ucd.data.tasks import get_task
-
-    task = get_task(run.dataset, run.task)
+    run = spec.run
     k = run.step
     cfg = prev["config"]
     where = f"previous-step checkpoint {path}"
@@ -126,7 +125,7 @@ def check_previous(prev: dict[str, Any], run: Any, path: str | Path) -> None:
             )
     if cfg["step"] != k - 1:
         raise CheckpointError(f"{where} is step {cfg['step']}, step {k - 1} expected")
-    expected = [list(c) for c in task.steps[:k]]
+    expected = [list(c) for c in spec.classes[:-1]]
     if [list(c) for c in prev["classes"]] != expected:
         raise CheckpointError(
             f"{where} has classes per step {prev['classes']}, but task {run.task} of "

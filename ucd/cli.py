@@ -13,24 +13,9 @@ import yaml
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
-    from ucd.methods import get_method, list_methods
+    from ucd.methods import describe_methods
 
-    for name in list_methods():
-        m = get_method(name)
-        terms = ", ".join(
-            f"{t}({', '.join(f'{k}={v}' for k, v in p.items())})"
-            for t, p in m.default_params().items()
-        )
-        flags = [f"step0={m.step0}"]
-        if m.joint:
-            flags.append("joint")
-        if m.replays:
-            flags.append("replay at steps >= 1")
-        if m.init != "none":
-            flags.append(f"init={m.init}")
-        if m.labels["ignore_to_background"] != "never":
-            flags.append(f"255->0 {m.labels['ignore_to_background']}")
-        print(f"{name:16s} {terms}  [{'; '.join(flags)}]\n{'':16s} {m.description}")
+    print("\n".join(describe_methods()))
     return 0
 
 
@@ -108,6 +93,19 @@ def _merged_config(paths: list[str]) -> dict:
     return config
 
 
+def _spec_facts(run) -> dict[str, tuple]:
+    """The facts the method layer derives from a run config (its step spec), for --explain;
+    a step 0 that the method shares is its owner's training and says so."""
+    from ucd.config import ConfigError
+    from ucd.methods import step_spec
+
+    try:
+        facts = step_spec(run).facts()
+    except ConfigError as err:
+        return {"spec": (str(err), "step spec")}
+    return {f"spec.{k}": (v, "step spec") for k, v in facts.items()}
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from ucd.layers import check_static, derived, explain, resolve
 
@@ -120,7 +118,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(run.to_dict(), sort_keys=False))
         return 0
     values = explain(config, **where)
-    values = {**values, **derived(config, values)}
+    values = {**values, **derived(config, values), **_spec_facts(run)}
     width = max(len(k) for k in values)
     for key, (value, layer) in values.items():
         print(f"{key:{width}s}  {json.dumps(value):24s}  {layer}")

@@ -4,7 +4,8 @@
 optimiser), start or resume, iterate (one optimiser step per global batch), save a resumable
 state when asked, finish (hooks, checkpoint). The engine is method-agnostic: everything a
 method changes (its loss terms, the head initialisation, the label policy, extra data) comes
-from the method's definition (``ucd.methods``) and the run config. SGD with Nesterov momentum and
+from the step spec (:class:`~ucd.spec.StepSpec`: the run config and the facts the method layer
+derived from it), never from the method's name. SGD with Nesterov momentum and
 a poly learning-rate schedule, as in the paper.
 """
 
@@ -28,8 +29,16 @@ from ucd import distributed as ddp
 from ucd.checkpoint import CheckpointError, check_previous, load_checkpoint, save_checkpoint
 from ucd.config import ConfigError, RunConfig
 from ucd.data.step import make_dataset
-from ucd.data.tasks import get_task
-from ucd.methods import Batch, Method, StepContext, Term, get_method
+from ucd.methods import (
+    Batch,
+    Clock,
+    StepContext,
+    Term,
+    build_adapters,
+    build_terms,
+    step_context,
+    step_spec,
+)
 from ucd.models import build_model
 from ucd.optim import SGD
 from ucd.progress import Progress
@@ -42,6 +51,7 @@ from ucd.resume import (
     resume_path,
     save_resume,
 )
+from ucd.spec import StepSpec
 
 log = logging.getLogger("ucd.train")
 
@@ -71,12 +81,9 @@ def poly_lr(base: float, it: int, max_it: int, power: float) -> float:
 # ------------------------------------------------------------------------- set-up
 
 
-def step_classes(run: RunConfig) -> list[list[int]]:
-    """Classes per head of the model trained at this step (Joint: all classes in one head)."""
-    task = get_task(run.dataset, run.task)
-    if get_method(run.base_method).joint:
-        return [task.classes_seen(task.n_steps - 1)]
-    return [list(c) for c in task.steps[: run.step + 1]]
+def as_spec(step: StepSpec | RunConfig) -> StepSpec:
+    """The step spec of a step (a bare run config: its spec, derived by the method layer)."""
+    return step if isinstance(step, StepSpec) else step_spec(step)
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -87,44 +94,49 @@ def freeze(model: nn.Module) -> nn.Module:
     return old
 
 
-def prepare_model(run: RunConfig, prev_path: str | Path | None):
+def prepare_model(spec: StepSpec | RunConfig, prev_path: str | Path | None):
     """The model to train, the frozen old model (or None) and the methods' carried state,
-    after checking that the previous step's checkpoint fits this step."""
-    method = get_method(run.base_method)
-    k = run.step
-    if k == 0 or method.joint:
+    after checking that the previous step's checkpoint fits this step; a grown model is
+    adapted by the terms named for it (e.g. MiB's head init)."""
+    spec = as_spec(spec)
+    run, k = spec.run, spec.run.step
+    if not spec.takes_previous:
         if prev_path is not None:
             raise CheckpointError(f"step {k} of {run.method} takes no previous checkpoint")
-        return build_model(run.model, step_classes(run)), None, {}
+        return build_model(run.model, [list(c) for c in spec.classes]), None, {}
     if prev_path is None:
         raise CheckpointError(
             f"step {k} needs the checkpoint of step {k - 1} (--prev); train step {k - 1} first"
         )
     prev = load_checkpoint(prev_path)
-    check_previous(prev, run, prev_path)
+    check_previous(prev, spec, prev_path)
     model = build_model(run.model, prev["classes"], pretrained=False)  # weights: checkpoint
     model.load_state_dict(prev["model"])
-    old_model = freeze(model) if method.needs_old_model(k) else None
-    model.classifier.add_step(get_task(run.dataset, run.task).new_classes(k))
-    method.init_new_head(model.classifier)
+    old_model = freeze(model) if spec.needs_old_model else None
+    model.classifier.add_step(list(spec.new_classes))
+    for term in build_adapters(spec):
+        term.adapt_model(model, spec)
     return model, old_model, prev.get("method_state", {})
 
 
-def training_dataset(run: RunConfig, method: Method):
+def training_dataset(spec: StepSpec):
     """The step's training images with the labels this method sees at this step."""
+    run = spec.run
     return make_dataset(
         run.dataset, run.data.root, run.task, run.setting, run.step, "train",
         split_file=run.data.split, crop_size=run.data.crop_size, train_augment=True,
         flip=run.data.flip,
-        ignore_to_background=run.ignore_to_background, all_classes=method.joint,
+        ignore_to_background=spec.ignore_to_background, all_classes=spec.all_classes,
     )
 
 
-def make_loader(run: RunConfig, dataset=None) -> DataLoader:
+def make_loader(spec: StepSpec | RunConfig, dataset=None) -> DataLoader:
     """The step's training DataLoader over whole global batches of (epoch, index) keys, each
     sample augmented from its own seed."""
+    spec = as_spec(spec)
+    run = spec.run
     if dataset is None:
-        dataset = training_dataset(run, get_method(run.base_method))
+        dataset = training_dataset(spec)
     bs = run.optim.batch_size
     if len(dataset) < bs:
         raise ValueError(
@@ -140,10 +152,9 @@ def make_loader(run: RunConfig, dataset=None) -> DataLoader:
 
 @dataclass
 class StepProgress:
-    """Where the step is: restored as a whole when a step resumes."""
+    """What the step has measured so far (its counters are the context's clock): restored as
+    a whole when a step resumes."""
 
-    epoch: int = 0
-    batch: int = 0  # batches done in the current epoch
     n_images: int = 0
     elapsed: float = 0.0
     bad_batches: int = 0
@@ -156,7 +167,7 @@ class StepProgress:
 class Step:
     """Everything one training step holds while it runs."""
 
-    run: RunConfig
+    spec: StepSpec
     out: Path
     info: ddp.DistInfo
     precision: ddp.Precision
@@ -173,12 +184,21 @@ class Step:
     state: StepProgress = field(default_factory=StepProgress)
 
     @property
+    def run(self) -> RunConfig:
+        return self.spec.run
+
+    @property
+    def clock(self) -> Clock:
+        """The step's counters: epoch, batch, iteration (the terms see the same clock)."""
+        return self.ctx.clock
+
+    @property
     def epochs(self) -> int:
         return self.run.optim.epochs_for(len(self.loader))
 
     @property
     def max_iterations(self) -> int:
-        return self.epochs * len(self.loader)
+        return self.clock.max_iterations
 
 
 def contrast_group(terms: list[Term], run: RunConfig, world_size: int, accum: int) -> int | None:
@@ -202,38 +222,38 @@ def contrast_group(terms: list[Term], run: RunConfig, world_size: int, accum: in
     return group if coupled else None
 
 
-def set_up(run: RunConfig, out: str | Path, prev: str | Path | None) -> Step:
+def set_up(spec: StepSpec | RunConfig, out: str | Path, prev: str | Path | None) -> Step:
     """Models, terms, data and optimiser of the step, on this rank's device."""
-    out = Path(out)
+    spec = as_spec(spec)
+    run, out = spec.run, Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if run.train.threads:
         torch.set_num_threads(run.train.threads)
     seed_everything(run.seed + run.step)
     info, device = ddp.init_distributed(resolve_device(run.train.device))
     precision = ddp.precision_of(run.train, device)
-    method = get_method(run.base_method)
-    model, old_model, prev_state = prepare_model(run, prev)
+    model, old_model, prev_state = prepare_model(spec, prev)
     model.to(device).train()
     if info.enabled:  # batch statistics over the global batch
         model = ddp.convert_sync_norm(model)
     for m in (model, old_model):
         if m is not None:
             m.to(device, memory_format=precision.memory_format)
-    ctx = StepContext(run=run, task=get_task(run.dataset, run.task), step=run.step, model=model,
-                      old_model=old_model, device=device, prev_state=prev_state)
-    terms = method.build_terms(run.params, run.step)
-    dataset = training_dataset(run, method)
+    ctx = step_context(spec, model, old_model, device, prev_state)
+    terms = build_terms(spec)
+    dataset = training_dataset(spec)
     for term in terms:
         dataset = term.training_data(ctx, dataset)
-    loader = make_loader(run, dataset)
-    ctx.loader, ctx.max_iterations = loader, run.optim.epochs_for(len(loader)) * len(loader)
+    loader = make_loader(spec, dataset)
+    ctx.loader = loader
+    ctx.clock.max_iterations = run.optim.epochs_for(len(loader)) * len(loader)
     accum = ddp.accumulation_steps(run.optim.batch_size, info.world_size,
                                    run.train.per_gpu_batch)
     contrast = contrast_group(terms, run, info.world_size, accum)
     o = run.optim
     optimizer = SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
                     weight_decay=o.weight_decay)
-    return Step(run=run, out=out, info=info, precision=precision, model=model,
+    return Step(spec=spec, out=out, info=info, precision=precision, model=model,
                 fwd_model=ddp.wrap_model(model, info, device), terms=terms, optimizer=optimizer,
                 scaler=precision.grad_scaler(), ctx=ctx, loader=loader,
                 train_loader=ddp.shard_loader(loader, info), accum=accum, contrast=contrast)
@@ -251,8 +271,8 @@ def snapshot(step: Step) -> None:
         "optimizer": step.optimizer.state_dict(),
         "scaler": step.scaler.state_dict() if step.scaler else None,
         "terms": {t.name: t.state_dict(full=True) for t in step.terms},
-        "progress": vars(step.state),
-        "iteration": step.ctx.iteration,
+        "progress": {"epoch": step.clock.epoch, "batch": step.clock.batch, **vars(step.state)},
+        "iteration": step.clock.iteration,
     }, step.run.to_dict())
 
 
@@ -274,10 +294,12 @@ def start_or_resume(step: Step) -> None:
         step.scaler.load_state_dict(saved["scaler"])
     for term in step.terms:
         term.load_state_dict(saved["terms"].get(term.name, {}))
-    step.state = StepProgress(**saved["progress"])
-    step.ctx.iteration = saved["iteration"]
+    progress = dict(saved["progress"])
+    step.clock.epoch, step.clock.batch = progress.pop("epoch"), progress.pop("batch")
+    step.state = StepProgress(**progress)
+    step.clock.iteration = saved["iteration"]
     log.info("resuming %s step %d at iteration %d/%d from %s", step.run.method, step.run.step,
-             step.ctx.iteration, step.max_iterations, rpath)
+             step.clock.iteration, step.max_iterations, rpath)
 
 
 # ------------------------------------------------------------------------- one iteration
@@ -289,8 +311,8 @@ def _problem(losses: dict[str, torch.Tensor], step: Step) -> str | None:
         if not torch.isfinite(value):
             r = step.run
             return (f"loss term {name!r} is {value.item()} at step {r.step} of {r.method} "
-                    f"({r.dataset} {r.task} {r.setting}), epoch {step.state.epoch + 1}, "
-                    f"iteration {step.ctx.iteration}")
+                    f"({r.dataset} {r.task} {r.setting}), epoch {step.clock.epoch + 1}, "
+                    f"iteration {step.clock.iteration}")
     return None
 
 
@@ -369,7 +391,7 @@ def optimizer_step(step: Step) -> bool:
             step.scaler.update()  # backs the scale off
             step.state.overflows += 1
             log.info("gradients overflowed at iteration %d: update skipped, loss scale now %g",
-                     step.ctx.iteration, step.scaler.get_scale())
+                     step.clock.iteration, step.scaler.get_scale())
             return False
     for term in step.terms:
         term.after_backward(step.ctx)
@@ -389,7 +411,7 @@ def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
     images, labels = step.precision.images(images.to(device)), labels.to(device)
     o = step.run.optim
     for group in step.optimizer.param_groups:
-        group["lr"] = poly_lr(o.lr, step.ctx.iteration, step.max_iterations, o.poly_power)
+        group["lr"] = poly_lr(o.lr, step.clock.iteration, step.max_iterations, o.poly_power)
     step.optimizer.zero_grad(set_to_none=True)
     losses, problem = forward_backward(step, images, labels)
     if problem is not None:
@@ -398,8 +420,7 @@ def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
         optimizer_step(step)
         for name, value in losses.items():
             step.state.sums[name] = step.state.sums.get(name, 0.0) + value
-    step.ctx.iteration += 1
-    step.state.batch += 1
+    step.clock.tick()
     step.state.n_images += images.shape[0] * step.info.world_size
     return losses
 
@@ -409,19 +430,20 @@ def train_iteration(step: Step, images: torch.Tensor, labels: torch.Tensor):
 
 def epoch_batches(step: Step) -> Progress:
     """This rank's batches of the current epoch (after the ones already done), with progress."""
-    st, run = step.state, step.run
+    clock, run = step.clock, step.run
     sampler: EpochBatchSampler = step.train_loader.batch_sampler  # type: ignore[assignment]
-    sampler.start(st.epoch, st.batch)
-    return Progress(step.train_loader, desc=f"step {run.step} epoch {st.epoch + 1}/"
-                    f"{step.epochs}", total=len(step.loader), initial=st.batch,
+    sampler.start(clock.epoch, clock.batch)
+    return Progress(step.train_loader, desc=f"step {clock.step} epoch {clock.epoch + 1}/"
+                    f"{step.epochs}", total=len(step.loader), initial=clock.batch,
                     every_s=run.train.log_every_s, enabled=step.info.is_main)
 
 
 def end_epoch(step: Step) -> None:
-    st = step.state
-    st.history.append({k: v / max(st.batch, 1) for k, v in st.sums.items()})
-    log.info("epoch %d/%d %s", st.epoch + 1, step.epochs, st.history[-1])
-    st.epoch, st.batch, st.sums = st.epoch + 1, 0, {}
+    st, clock = step.state, step.clock
+    st.history.append({k: v / max(clock.batch, 1) for k, v in st.sums.items()})
+    log.info("epoch %d/%d %s", clock.epoch + 1, step.epochs, st.history[-1])
+    st.sums = {}
+    clock.end_epoch()
 
 
 def checkpoint_due(step: Step, flag: SignalFlag, last_save: float) -> tuple[bool, bool]:
@@ -430,18 +452,20 @@ def checkpoint_due(step: Step, flag: SignalFlag, last_save: float) -> tuple[bool
     return stop or time.perf_counter() - last_save > step.run.train.checkpoint_every_s, stop
 
 
-def train_step(run: RunConfig, out: str | Path, prev: str | Path | None = None) -> dict:
-    """Train the step described by ``run`` and write its checkpoint to ``out``; return metrics.
+def train_step(spec: StepSpec | RunConfig, out: str | Path,
+               prev: str | Path | None = None) -> dict:
+    """Train the step described by ``spec`` (a bare run config: its spec) and write its
+    checkpoint to ``out``; return metrics.
 
     Resumes from ``<out>.resume`` when a previous attempt was interrupted (same run config);
     on SIGTERM/SIGUSR1 saves that state and raises :class:`~ucd.resume.Preempted`.
     """
-    step = set_up(run, out, prev)
+    step = set_up(spec, out, prev)
     start_or_resume(step)
     start = time.perf_counter() - step.state.elapsed
     last_save = time.perf_counter()
     with SignalFlag() as flag:
-        while step.state.epoch < step.epochs:
+        while step.clock.epoch < step.epochs:
             batches = epoch_batches(step)
             for images, labels in batches:
                 losses = train_iteration(step, images, labels)
@@ -469,7 +493,7 @@ def step_metrics(step: Step) -> dict[str, Any]:
     return {
         "train_time_s": st.elapsed,
         "images_per_s": st.n_images / st.elapsed if st.elapsed > 0 else math.nan,
-        "iterations": step.ctx.iteration,
+        "iterations": step.clock.iteration,
         "batch_size": step.run.optim.batch_size,  # what Fig. 11 plots against
         "bad_batches_skipped": st.bad_batches,
         "overflow_skipped": st.overflows,
@@ -493,6 +517,7 @@ def finish(step: Step) -> dict[str, Any]:
             "model": step.model.state_dict(),
             "classes": step.model.classifier.classes_per_step,
             "config": step.run.to_dict(),
+            "facts": step.spec.facts(),
             "method_state": method_state,
             "metrics": metrics,
         })

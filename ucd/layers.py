@@ -249,14 +249,14 @@ def resolve(config: Mapping[str, Any], *, dataset: str, task: str, setting: str,
             step: int, seed: int) -> RunConfig:
     """The run config of one step (see the module doc for the layers), validated, with its
     term parameters checked by building the terms."""
-    from ucd.methods import get_method
+    from ucd.methods import check_terms
 
     flat = explain(config, dataset=dataset, task=task, setting=setting, method=method,
                    step=step, seed=seed)
     where = f"{dataset}/{task}/{setting}/{method} step {step}"
     run = RunConfig.from_dict(_unflatten({k: v for k, (v, _) in flat.items()}), where=where)
     try:  # term parameters are checked when the config is resolved, not hours later
-        get_method(run.base_method).build_terms(run.params, step)
+        check_terms(run)
     except ValueError as err:
         raise ConfigError(f"{where}: {err}") from err
     check_packaged_weights(run, where)

@@ -27,19 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ucd.config import ConfigError, LabelsConfig, RunConfig, config_hash
+from ucd.config import ConfigError, LabelsConfig, RunConfig
 from ucd.data.tasks import get_dataset_info, get_task, list_tasks
 from ucd.layers import method_of, resolve
+from ucd.methods import get_method, step_spec
+from ucd.spec import VOLATILE, StepSpec, training_key
+from ucd.tablespec import required_runs
+
+__all__ = ["VOLATILE", "Cell", "Plan", "StepSpec", "canonical_task", "grid_cells", "parse_cell",
+           "training_key"]
 
 DEFAULT_SEEDS = (42,)
-# Fields that do not change what a training computes (left out of a shared training's key).
-VOLATILE = {
-    "data": ("split", "num_workers"),
-    "train": ("checkpoint_every_s", "log_every_s", "threads"),
-    "eval": ("batch_size", "predictions"),
-}
-
-
 class Cell(NamedTuple):
     """One (dataset, task, setting, method) of the grid."""
 
@@ -64,8 +62,6 @@ def parse_cell(text: str) -> Cell:
 def grid_cells(config: Mapping[str, Any]) -> list[Cell]:
     """Every cell of the grid, in config order, without duplicates (``benchmark``, when set,
     replaces the grid by the cells it names)."""
-    from ucd.reporting.tables import required_runs
-
     chosen = config.get("benchmark")
     if chosen:
         items = chosen if isinstance(chosen, list) else str(chosen).split(",")
@@ -97,17 +93,6 @@ def canonical_task(dataset: str, task: str) -> str:
     return task
 
 
-def training_key(run: RunConfig) -> dict[str, Any]:
-    """What a training computes: the run config without its path names and volatile fields."""
-    data = run.to_dict()
-    for section, keys in VOLATILE.items():
-        for key in keys:
-            data[section].pop(key)
-    for key in ("method", "seed"):
-        data.pop(key)
-    return data
-
-
 @dataclass
 class Plan:
     """The plan of a workflow config (cached resolution of every run config it needs)."""
@@ -121,6 +106,7 @@ class Plan:
         self.seeds = tuple(dict.fromkeys(int(s) for s in self.config.get("seeds") or DEFAULT_SEEDS))
         self._runs: dict[tuple, RunConfig] = {}
         self._shared: dict[tuple, RunConfig | None] = {}
+        self._specs: dict[tuple, StepSpec] = {}
 
     # -- runs ----------------------------------------------------------------------------
     def base_method(self, method: str) -> str:
@@ -128,8 +114,6 @@ class Plan:
 
     def steps(self, dataset: str, task: str, method: str) -> tuple[int, ...]:
         """Training steps of a method on a task (Joint: one step on all data and classes)."""
-        from ucd.methods import get_method
-
         if get_method(self.base_method(method)).joint:
             return (0,)
         return tuple(range(get_task(dataset, task).n_steps))
@@ -151,8 +135,9 @@ class Plan:
         return self._shared[key]
 
     def _make_shared(self, cell: Cell, step: int, seed: int) -> RunConfig | None:
-        from ucd.methods import get_method
-
+        """The one place that decides whether a step is a shared training and which: Joint,
+        and the step 0 of a method whose ``step0`` names an owner (trained as the owner's
+        run, with the owner's parameters as configured)."""
         method = get_method(self.base_method(cell.method))
         if step != 0 or not (method.joint or method.shares_step0):
             return None
@@ -173,15 +158,27 @@ class Plan:
         return run.replace(method=owner.name, base_method=owner.name, task=task,
                            params=params, data=dataclasses.replace(run.data, split=split))
 
+    def spec(self, cell: Cell, step: int, seed: int) -> StepSpec:
+        """The step spec of one step of a cell: its run config and method facts, with the
+        spec of the shared training that provides it (if any)."""
+        key = (cell, step, seed)
+        if key not in self._specs:
+            shared_run = self.shared_run(cell, step, seed)
+            shared = group = None
+            if shared_run is not None:
+                shared = step_spec(shared_run)
+                group = f"{'joint' if shared.all_classes else 'step0'}-{shared.key[:10]}"
+                shared = dataclasses.replace(shared, group=group)
+            self._specs[key] = step_spec(self.run(cell, step, seed), shared, group)
+        return self._specs[key]
+
+    def trained_spec(self, cell: Cell, step: int, seed: int) -> StepSpec:
+        """The spec of the training that produces a step's checkpoint (a shared one's)."""
+        return self.spec(cell, step, seed).trained
+
     def group(self, cell: Cell, step: int, seed: int) -> str | None:
         """Name of the shared training this step reuses (None: the cell trains it itself)."""
-        shared = self.shared_run(cell, step, seed)
-        if shared is None:
-            return None
-        from ucd.methods import get_method
-
-        kind = "joint" if get_method(shared.base_method).joint else "step0"
-        return f"{kind}-{config_hash(training_key(shared))[:10]}"
+        return self.spec(cell, step, seed).group
 
     # -- paths ---------------------------------------------------------------------------
     def step_dir(self, cell: Cell, seed: int, step: int) -> str:
@@ -212,13 +209,17 @@ class Plan:
 
     def shared_trainings(self) -> dict[tuple[str, str, int], RunConfig]:
         """Every shared training of the grid: (dataset, group, seed) -> its run config."""
+        return {key: spec.run for key, spec in self.shared_specs().items()}
+
+    def shared_specs(self) -> dict[tuple[str, str, int], StepSpec]:
+        """Every shared training of the grid: (dataset, group, seed) -> its step spec."""
         out = {}
         for cell in self.cells:
             for seed in self.seeds:
                 for k in self.steps(cell.dataset, cell.task, cell.method):
-                    group = self.group(cell, k, seed)
-                    if group is not None:
-                        out[(cell.dataset, group, seed)] = self.shared_run(cell, k, seed)
+                    spec = self.spec(cell, k, seed)
+                    if spec.shared is not None:
+                        out[(cell.dataset, spec.group, seed)] = spec.shared
         return out
 
     def replay_source(self, dataset: str) -> dict[str, Any]:
@@ -265,6 +266,5 @@ class Plan:
         for cell in self.cells:
             for seed in self.seeds:
                 for k in self.steps(cell.dataset, cell.task, cell.method):
-                    self.run(cell, k, seed)
-                    self.shared_run(cell, k, seed)
+                    self.spec(cell, k, seed)
         self.replay_sets()

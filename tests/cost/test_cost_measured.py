@@ -12,6 +12,7 @@ import yaml
 from tests.conftest import make_run
 from ucd.cost.measured import finished_runs, load_times
 from ucd.cost.rates import shape_of
+from ucd.methods import step_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def test_a_finished_run_gives_its_seconds_per_iteration(tiny_config, tiny_splits
     iterations = load_checkpoint(step / "model.pt")["metrics"]["iterations"]
     assert metrics["iterations"] == iterations > 0  # carried into metrics.json
     train, evals = finished_runs(tmp_path / "results", train_gpus=0, eval_gpus=0)
-    assert [f.shape for f in train] == [shape_of(run, 0)]
+    assert [f.shape for f in train] == [shape_of(step_spec(run), 0)]
     assert train[0].seconds == metrics["train_time_s"] / iterations
     assert evals[0].seconds == metrics["eval_time_s"] / metrics["n_val_images"]
 

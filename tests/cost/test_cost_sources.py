@@ -11,11 +11,11 @@ import json
 import pytest
 import yaml
 
-from ucd.config import DataConfig, OptimConfig, RunConfig
+from ucd.config import ConfigError, DataConfig, OptimConfig, RunConfig
 from ucd.cost.counts import iterations, step_images
 from ucd.cost.measured import finished_runs, load_times, merge_times
-from ucd.cost.rates import Rates, Shape, job_kind, shape_of, table7
-from ucd.methods import get_method
+from ucd.cost.rates import Rates, Shape, shape_of, table7
+from ucd.methods import default_spec, get_method, step_spec
 
 # Paper Table 7, MiB+UCD row: 78 minutes for the incremental step of VOC 15-5 disjoint
 # (2145 published images, 30 epochs, batch 24 on 2 GPUs x 12), 41.8 GB over the 2 GPUs.
@@ -90,20 +90,25 @@ def test_digits_sizes_in_tasks_yaml_are_the_generators_defaults():
 
 
 def test_kind_of_a_job_follows_its_terms():
-    assert job_kind("ft", get_method("ft").default_params(), 1) == "plain"
-    assert job_kind("mib", get_method("mib").default_params(), 1) == "old"
-    assert job_kind("mib", get_method("mib").default_params(), 0) == "plain"  # ft's step 0
-    assert job_kind("mib_ucd", get_method("mib_ucd").default_params(), 1) == "ucd"
-    off = {**get_method("mib_ucd").default_params(), "ucd": {"weight": 0.0}}
-    assert job_kind("mib_ucd", off, 1) == "old"  # a zero-weight term is not trained
-    assert job_kind("mib_ucd_bg", get_method("mib_ucd_bg").default_params(), 1) == \
-        "ucd+bg+oldnew"
+    def kind(method: str, step: int = 1, **params) -> str:
+        run = _run(method, step)
+        return step_spec(run.replace(params={**run.params, **params})).cost_kind()
+
+    assert kind("ft") == "plain" and kind("ft", 0) == "plain"
+    assert kind("mib") == "old"
+    assert kind("mib_ucd") == "ucd"
+    assert kind("mib_ucd", ucd={"weight": 0.0}) == "old"  # a zero-weight term is not trained
+    assert kind("mib_ucd_bg") == "ucd+bg+oldnew"
+    assert default_spec("mib_pixcon", "voc/15-5/disjoint", 1).cost_kind() == "pixcon"
+    with pytest.raises(ConfigError, match="step 0 of mib is ft's shared step 0"):
+        kind("mib", 0)  # the plan trains it as ft's run
 
 
 def test_shape_divides_the_global_batch_over_the_gpus():
     run = _run(optim=OptimConfig(batch_size=24))
-    assert shape_of(run, 2).per_gpu == 12 and shape_of(run, 0).per_gpu == 24
-    assert shape_of(run, 1) == UCD_24
+    spec = step_spec(run)
+    assert shape_of(spec, 2).per_gpu == 12 and shape_of(spec, 0).per_gpu == 24
+    assert shape_of(spec, 1) == UCD_24
 
 
 # ------------------------------------------------------------------ seconds per iteration

@@ -11,8 +11,10 @@ from ucd.losses.contrastive import (
     contrastive_loss,
     dense_contrastive_loss,
 )
+from ucd.methods.terms.contrastive import TEMPERATURE
 
 D = torch.float64
+TAU = TEMPERATURE  # the terms' default temperature (paper 4.2)
 
 
 def _sets(seed, n=150, m=80, c=16, classes=6, t=7):
@@ -31,7 +33,7 @@ def _sets(seed, n=150, m=80, c=16, classes=6, t=7):
 @pytest.mark.parametrize("mode", ["ucd", "cd", "new_only"])
 def test_chunked_equals_dense(chunk, mode):
     z, y, o, yo, p, po = _sets(0)
-    kw = {"temperature": 0.07}
+    kw = {"temperature": TAU}
     if mode == "ucd":
         args, kw = (z, y, o, yo), {**kw, "anchor_probs": p, "other_probs": po}
     elif mode == "cd":
@@ -105,22 +107,24 @@ def test_gradcheck_kernel():
 
 def test_empty_and_degenerate_sets():
     z = torch.zeros(0, 4, dtype=D, requires_grad=True)
-    loss = contrastive_loss(z, torch.zeros(0, dtype=torch.long))
+    loss = contrastive_loss(z, torch.zeros(0, dtype=torch.long), temperature=TAU)
     assert loss.item() == 0 and loss.requires_grad
     loss.backward()
     one_class = torch.randn(5, 4, dtype=D, requires_grad=True)  # positives but no negative
-    loss = contrastive_loss(one_class, torch.zeros(5, dtype=torch.long))
+    loss = contrastive_loss(one_class, torch.zeros(5, dtype=torch.long), temperature=TAU)
     assert loss.item() == 0 and loss.requires_grad
     loss.backward()
     assert torch.all(one_class.grad == 0)
-    assert dense_contrastive_loss(one_class, torch.zeros(5, dtype=torch.long)).item() == 0
+    zeros = torch.zeros(5, dtype=torch.long)
+    assert dense_contrastive_loss(one_class, zeros, temperature=TAU).item() == 0
 
 
 def test_half_precision_is_computed_in_float32():
     z, y, o, yo, p, po = _sets(2)
-    ref = contrastive_loss(z, y, o, yo, anchor_probs=p, other_probs=po)
+    ref = contrastive_loss(z, y, o, yo, anchor_probs=p, other_probs=po, temperature=TAU)
     zh = z.detach().half().requires_grad_()
-    got = contrastive_loss(zh, y, o.half(), yo, anchor_probs=p.half(), other_probs=po.half())
+    got = contrastive_loss(zh, y, o.half(), yo, anchor_probs=p.half(), other_probs=po.half(),
+                           temperature=TAU)
     assert got.dtype == torch.float32
     assert got.item() == pytest.approx(ref.item(), rel=2e-3)
     got.backward()
@@ -131,7 +135,7 @@ def test_autocast_does_not_lower_the_precision():
     z, y, o, yo, p, po = _sets(2)
     z32 = z.detach().float().requires_grad_()
     args = (z32, y, o.float(), yo)
-    kw = {"anchor_probs": p.float(), "other_probs": po.float()}
+    kw = {"anchor_probs": p.float(), "other_probs": po.float(), "temperature": TAU}
     ref = contrastive_loss(*args, **kw)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = contrastive_loss(*args, **kw)
@@ -151,16 +155,16 @@ def test_chunk_rows_respects_budget():
 def test_kernel_bad_input_messages():
     z, y, o, yo, p, po = _sets(3, n=4, m=3)
     with pytest.raises(ValueError, match="anchors must be a float tensor"):
-        contrastive_loss(z[None], y)
+        contrastive_loss(z[None], y, temperature=TAU)
     with pytest.raises(ValueError, match="anchors labels must be an integer tensor"):
-        contrastive_loss(z, y[:2])
+        contrastive_loss(z, y[:2], temperature=TAU)
     with pytest.raises(ValueError, match="non-negative class indices"):
-        contrastive_loss(z, y - 10)
+        contrastive_loss(z, y - 10, temperature=TAU)
     with pytest.raises(ValueError, match="same channel count"):
-        contrastive_loss(z, y, o[:, :3], yo)
+        contrastive_loss(z, y, o[:, :3], yo, temperature=TAU)
     with pytest.raises(ValueError, match="given together"):
-        contrastive_loss(z, y, o, yo, anchor_probs=p)
+        contrastive_loss(z, y, o, yo, anchor_probs=p, temperature=TAU)
     with pytest.raises(ValueError, match="given together"):
-        contrastive_loss(z, y, o, None)
+        contrastive_loss(z, y, o, None, temperature=TAU)
     with pytest.raises(ValueError, match="same number of classes"):
-        contrastive_loss(z, y, o, yo, anchor_probs=p, other_probs=po[:, :2])
+        contrastive_loss(z, y, o, yo, anchor_probs=p, other_probs=po[:, :2], temperature=TAU)

@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from ucd.losses import pixel_contrastive_loss, segment_contrastive_loss, ucd_loss
+from ucd.methods.terms.contrastive import TEMPERATURE
 
 D = torch.float64
+TAU = TEMPERATURE  # the terms' default temperature (paper 4.2)
 
 
 # ----------------------------------------------------------------------------- naive references
@@ -196,23 +198,24 @@ def test_gradcheck():
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1000])
 def test_chunk_size_does_not_change_value_or_gradient(chunk):
     f, fo, lab, probs, new = random_case(4, b=3, c=8, h=6, w=6)
-    ref = ucd_loss(f, fo, lab, probs, new, chunk_size=10**6)
-    got = ucd_loss(f, fo, lab, probs, new, chunk_size=chunk)
+    ref = ucd_loss(f, fo, lab, probs, new, chunk_size=10**6, temperature=TAU)
+    got = ucd_loss(f, fo, lab, probs, new, chunk_size=chunk, temperature=TAU)
     assert abs(got.item() - ref.item()) < 1e-12
     g_ref, g_got = torch.autograd.grad(ref, f)[0], torch.autograd.grad(got, f)[0]
     torch.testing.assert_close(g_got, g_ref, atol=1e-12, rtol=0)
-    tiny_budget = ucd_loss(f, fo, lab, probs, new, memory_budget=1)  # one row per chunk
+    # one row per chunk
+    tiny_budget = ucd_loss(f, fo, lab, probs, new, memory_budget=1, temperature=TAU)
     assert abs(tiny_budget.item() - ref.item()) < 1e-12
 
 
 def test_ignore_pixels_take_part_in_nothing():
     f, fo, lab, probs, new = random_case(5)
-    ref = ucd_loss(f, fo, lab, probs, new)
+    ref = ucd_loss(f, fo, lab, probs, new, temperature=TAU)
     ign = (lab == 255)[:, None].expand_as(f)
     f2 = torch.where(ign, 100 * torch.randn_like(f), f.detach()).requires_grad_()
     fo2 = torch.where(ign, torch.randn_like(fo), fo)
     probs2 = torch.where((lab == 255)[:, None], torch.softmax(torch.randn_like(probs), 1), probs)
-    got = ucd_loss(f2, fo2, lab, probs2, new)
+    got = ucd_loss(f2, fo2, lab, probs2, new, temperature=TAU)
     assert abs(got.item() - ref.item()) < 1e-12
     got.backward()
     assert torch.all(f2.grad[ign] == 0)
@@ -222,7 +225,7 @@ def test_no_gradient_into_old_features_or_probs():
     f, fo, lab, probs, new = random_case(6)
     fo.requires_grad_()
     probs.requires_grad_()
-    ucd_loss(f, fo, lab, probs, new).backward()
+    ucd_loss(f, fo, lab, probs, new, temperature=TAU).backward()
     assert fo.grad is None and probs.grad is None and f.grad.abs().sum() > 0
 
 
@@ -237,7 +240,7 @@ def test_empty_anchor_set_gives_differentiable_zero(what):
         lab = torch.full((1, 2, 2), 255)
     else:
         lab = torch.tensor([[[4, 255], [5, 255]]])  # one pixel per new class: no positive
-    loss = ucd_loss(f, fo, lab, probs, new)
+    loss = ucd_loss(f, fo, lab, probs, new, temperature=TAU)
     assert loss.item() == 0.0 and loss.requires_grad
     loss.backward()
     assert torch.all(f.grad == 0)
@@ -245,10 +248,10 @@ def test_empty_anchor_set_gives_differentiable_zero(what):
 
 def test_no_grad_mode_and_float32():
     f, fo, lab, probs, new = random_case(8)
-    ref = ucd_loss(f, fo, lab, probs, new)
+    ref = ucd_loss(f, fo, lab, probs, new, temperature=TAU)
     with torch.no_grad():
-        assert abs(ucd_loss(f, fo, lab, probs, new).item() - ref.item()) < 1e-12
-    got32 = ucd_loss(f.float(), fo.float(), lab, probs.float(), new)
+        assert abs(ucd_loss(f, fo, lab, probs, new, temperature=TAU).item() - ref.item()) < 1e-12
+    got32 = ucd_loss(f.float(), fo.float(), lab, probs.float(), new, temperature=TAU)
     assert got32.dtype == torch.float32
     assert got32.item() == pytest.approx(ref.item(), rel=1e-5)
 
@@ -302,26 +305,26 @@ def test_pixel_and_segment_hand_computed():
 def test_bad_input_messages():
     f, fo, lab, probs, new = random_case(9)
     with pytest.raises(ValueError, match="labels must be an integer tensor"):
-        ucd_loss(f, fo, lab.double(), probs, new)
+        ucd_loss(f, fo, lab.double(), probs, new, temperature=TAU)
     with pytest.raises(ValueError, match="labels must be an integer tensor"):
-        ucd_loss(f, fo, lab[:, :2], probs, new)
+        ucd_loss(f, fo, lab[:, :2], probs, new, temperature=TAU)
     with pytest.raises(ValueError, match="old_features must have the shape"):
-        ucd_loss(f, fo[:1], lab, probs, new)
+        ucd_loss(f, fo[:1], lab, probs, new, temperature=TAU)
     with pytest.raises(ValueError, match="old_probs must be a float tensor"):
-        ucd_loss(f, fo, lab, probs[..., :2], new)
+        ucd_loss(f, fo, lab, probs[..., :2], new, temperature=TAU)
     with pytest.raises(ValueError, match="old_probs must be probabilities"):
-        ucd_loss(f, fo, lab, torch.log(probs), new)
+        ucd_loss(f, fo, lab, torch.log(probs), new, temperature=TAU)
     with pytest.raises(ValueError, match="new_classes must be the classes T_old"):
-        ucd_loss(f, fo, lab, probs, [5, 6])
+        ucd_loss(f, fo, lab, probs, [5, 6], temperature=TAU)
     with pytest.raises(ValueError, match="new_classes must be the classes T_old"):
-        ucd_loss(f, fo, lab, probs, [])
+        ucd_loss(f, fo, lab, probs, [], temperature=TAU)
     with pytest.raises(ValueError, match="labels contain classes >= T_k"):
-        ucd_loss(f, fo, lab.masked_fill(lab == 5, 6), probs, [4, 5])
+        ucd_loss(f, fo, lab.masked_fill(lab == 5, 6), probs, [4, 5], temperature=TAU)
     with pytest.raises(ValueError, match="class indices >= 0"):
-        ucd_loss(f, fo, lab.masked_fill(lab == 5, -1), probs, new)
+        ucd_loss(f, fo, lab.masked_fill(lab == 5, -1), probs, new, temperature=TAU)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         ucd_loss(f, fo, lab, probs, new, temperature=0.0)
     with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
-        ucd_loss(f, fo, lab, probs, new, chunk_size=0)
+        ucd_loss(f, fo, lab, probs, new, chunk_size=0, temperature=TAU)
     with pytest.raises(ValueError, match="features must be a float tensor"):
-        pixel_contrastive_loss(f[0], lab)
+        pixel_contrastive_loss(f[0], lab, temperature=TAU)

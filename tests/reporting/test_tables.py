@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from ucd import tablespec
 from ucd.methods import list_methods
 from ucd.reporting import tables as T
 
@@ -127,15 +128,15 @@ def test_bad_definitions_are_rejected():
     raw = copy.deepcopy(T.settings())
     raw["tables"]["table1"]["columns"] = ["old", "bogus"]
     with pytest.raises(ValueError, match="table1: unknown column 'bogus'"):
-        T._parse(raw)
+        tablespec._parse(raw)
     raw = copy.deepcopy(T.settings())
     raw["tables"]["table7"]["rows"][0]["lead"] = [1, 1]
     with pytest.raises(ValueError, match="table7: row 'mib_ucd_bg' has 2 marks, expected 9"):
-        T._parse(raw)
+        tablespec._parse(raw)
     raw = copy.deepcopy(T.settings())
     raw["tables"]["table2"]["rows"].append({"method": "nosuch", "part": 1})
     with pytest.raises(ValueError, match="method 'nosuch' has no display name"):
-        T._parse(raw)
+        tablespec._parse(raw)
     with pytest.raises(ValueError, match="'voc/15-5' must read 'dataset/task/setting'"):
         T.parse_benchmark("voc/15-5")
 

@@ -12,6 +12,7 @@ from ucd.cost.counts import Count, iterations, set_size, step_images
 from ucd.cost.dag import Job
 from ucd.cost.rates import EvalRates, Figure, Rates, Shape, eval_shape, shape_of
 from ucd.plan import Cell, Plan
+from ucd.spec import StepSpec
 
 TRAIN_RULES = ("train", "train_shared")
 EVAL_RULES = ("evaluate", "evaluate_shared")  # a workflow that evaluates in its own jobs
@@ -39,9 +40,14 @@ class JobCost:
     """One job with what it costs; a part without a figure or count is left out, and said."""
 
     job: Job
-    run: RunConfig | None = None
+    spec: StepSpec | None = None
     parts: list[Part] = field(default_factory=list)
     problem: str = ""
+
+    @property
+    def run(self) -> RunConfig | None:
+        """The run config the job trains or evaluates (None: a job without one)."""
+        return None if self.spec is None else self.spec.run
 
     @property
     def costed(self) -> bool:
@@ -65,8 +71,8 @@ class JobCost:
         return (s * gpus / 3600, 0.0) if gpus else (0.0, s / 3600)
 
 
-def run_of(plan: Plan, shared: dict, job: Job) -> RunConfig:
-    """The run config a training or evaluation job trains or evaluates."""
+def spec_of(plan: Plan, shared: dict, job: Job) -> StepSpec:
+    """The spec of the step a training or evaluation job trains or evaluates."""
     w = job.wildcards
     if "group" in w:
         key = (w["dataset"], w["group"], int(w["seed"]))
@@ -74,16 +80,14 @@ def run_of(plan: Plan, shared: dict, job: Job) -> RunConfig:
             raise ValueError(f"{job.name()}: the plan has no shared training {key}")
         return shared[key]
     cell = Cell(w["dataset"], w["task"], w["setting"], w["method"])
-    return plan.run(cell, int(w["step"]), int(w["seed"]))
+    return plan.spec(cell, int(w["step"]), int(w["seed"]))
 
 
-def train_part(run: RunConfig, gpus: int, rates: Rates) -> Part:
+def train_part(spec: StepSpec, gpus: int, rates: Rates) -> Part:
     """Training a step: its iterations and seconds per iteration."""
-    from ucd.methods import get_method
-
-    count = step_images(run, get_method(run.base_method).joint)
-    units = None if count.images is None else iterations(run, count.images)
-    shape = shape_of(run, gpus)
+    count = step_images(spec.run, spec.all_classes)
+    units = None if count.images is None else iterations(spec.run, count.images)
+    shape = shape_of(spec, gpus)
     return Part("train", count, units, shape, rates.train(shape))
 
 
@@ -94,11 +98,11 @@ def eval_part(run: RunConfig, gpus: int, rates: EvalRates) -> Part:
     return Part("eval", count, count.images, shape, rates.figure(shape))
 
 
-def job_cost(job: Job, run: RunConfig, rates: Rates, eval_rates: EvalRates) -> JobCost:
+def job_cost(job: Job, spec: StepSpec, rates: Rates, eval_rates: EvalRates) -> JobCost:
     """The parts of one training or evaluation job."""
-    cost = JobCost(job, run)
+    cost, run = JobCost(job, spec), spec.run
     if job.rule in TRAIN_RULES:
-        cost.parts.append(train_part(run, job.gpus, rates))
+        cost.parts.append(train_part(spec, job.gpus, rates))
         units = cost.parts[0].units
         if units == 0:
             cost.problem = (f"{cost.parts[0].count.images} images < batch "
@@ -110,11 +114,11 @@ def job_cost(job: Job, run: RunConfig, rates: Rates, eval_rates: EvalRates) -> J
 
 def estimate(jobs: list[Job], plan: Plan, rates: Rates, eval_rates: EvalRates) -> list[JobCost]:
     """A JobCost per job, in the order of ``jobs``."""
-    shared = plan.shared_trainings()
+    shared = plan.shared_specs()
     out = []
     for job in jobs:
         if job.rule in TRAIN_RULES + EVAL_RULES:
-            out.append(job_cost(job, run_of(plan, shared, job), rates, eval_rates))
+            out.append(job_cost(job, spec_of(plan, shared, job), rates, eval_rates))
         else:
             out.append(JobCost(job))
     return out

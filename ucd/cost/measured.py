@@ -16,6 +16,7 @@ import yaml
 
 from ucd.config import ConfigError, RunConfig
 from ucd.cost.rates import Figure, Shape, eval_shape, shape_of
+from ucd.methods import step_spec
 
 FORMAT = "ucd-step-times/1"
 ENTRY_KEYS = {"kind": str, "model": str, "crop": int, "images_per_gpu": int, "gpus": int,
@@ -108,6 +109,7 @@ def finished_runs(results: str | Path, train_gpus: int,
         try:
             metrics = json.loads(metrics_file.read_text())
             run = RunConfig.from_dict(yaml.safe_load(run_file.read_text()), where=str(run_file))
+            spec = step_spec(run)
         except (ValueError, ConfigError, OSError) as err:
             log.warning("skipped %s: %s", metrics_file, err)
             continue
@@ -115,7 +117,8 @@ def finished_runs(results: str | Path, train_gpus: int,
         iters = _iterations(metrics, run) if metrics.get("train_time_s") else None
         if iters:
             mem = metrics.get("peak_gpu_mem_mb")
-            train.append(Figure(shape_of(run, train_gpus), metrics["train_time_s"] / iters,
+            shape = shape_of(spec, train_gpus)
+            train.append(Figure(shape, metrics["train_time_s"] / iters,
                                 None if mem is None else mem / 1024, where))
         if metrics.get("eval_time_s") and metrics.get("n_val_images"):
             evals.append(Figure(eval_shape(run, eval_gpus),

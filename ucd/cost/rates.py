@@ -18,6 +18,8 @@ from importlib import resources
 import yaml
 
 from ucd.config import ModelConfig, RunConfig
+from ucd.methods import default_spec
+from ucd.spec import StepSpec
 
 
 @functools.cache
@@ -33,30 +35,6 @@ def model_label(model: ModelConfig, amp: str = "none") -> str:
              f"h{model.head_channels}" if model.head_channels != 256 else "",
              amp if amp != "none" else ""]
     return "/".join([model.backbone, f"os{model.output_stride}", *filter(None, extra)])
-
-
-def _contrast_label(term) -> str | None:
-    from ucd.methods.terms.contrastive import UCD, PixelContrastive, SegmentContrastive
-
-    if isinstance(term, UCD):
-        flags = [f for k, f in (("include_background", "bg"), ("old_includes_new", "oldnew"))
-                 if term.params[k]]
-        return "+".join(["ucd", *flags])
-    if isinstance(term, PixelContrastive | SegmentContrastive):
-        return term.name
-    return None
-
-
-def job_kind(base_method: str, params: dict, step: int) -> str:
-    """plain (one model), old (+ a frozen old model's forward), or the contrastive term the
-    step trains with (ucd, ucd+bg, ucd+oldnew, pixcon, segcon: they cost more)."""
-    from ucd.methods import get_method
-
-    terms = get_method(base_method).build_terms(params, step)
-    labels = [label for t in terms if (label := _contrast_label(t))]
-    if labels:
-        return "+".join(labels)
-    return "old" if any(t.needs_old_model for t in terms) else "plain"
 
 
 @dataclass(frozen=True)
@@ -77,13 +55,14 @@ class Shape:
                 f"{where} {self.per_gpu:3d} images")
 
 
-def shape_of(run: RunConfig, gpus: int) -> Shape:
-    """The shape of a training step run on ``gpus`` GPUs (0: CPU)."""
+def shape_of(spec: StepSpec, gpus: int) -> Shape:
+    """The shape of a training step run on ``gpus`` GPUs (0: CPU); its kind is the spec's
+    (plain, old, or the costly terms it trains with)."""
+    run = spec.run
     per_gpu = max(1, run.optim.batch_size // max(gpus, 1))
     micro = min(per_gpu, run.train.per_gpu_batch or per_gpu)
-    kind = job_kind(run.base_method, run.params, run.step)
-    return Shape(kind, model_label(run.model, run.train.amp), run.data.crop_size, per_gpu, micro,
-                 gpus)
+    return Shape(spec.cost_kind(), model_label(run.model, run.train.amp), run.data.crop_size,
+                 per_gpu, micro, gpus)
 
 
 def eval_shape(run: RunConfig, gpus: int) -> Shape:
@@ -157,7 +136,6 @@ class Table7:
 def table7() -> Table7:
     """Table 7's time and memory columns as seconds/iteration and GB per GPU."""
     from ucd.data.tasks import get_task
-    from ucd.methods import get_method
     from ucd.reporting.reference import load_reference
 
     t7 = settings()["table7"]
@@ -168,8 +146,7 @@ def table7() -> Table7:
     for method, cells in load_reference()["table7"].items():
         minutes = cells[(t7["benchmark"], "time")].value
         memory = cells[(t7["benchmark"], "memory")].value
-        m = get_method(method)
-        kind = job_kind(method, m.default_params(), t7["step"])
+        kind = default_spec(method, t7["benchmark"], t7["step"]).cost_kind()
         shape = Shape(kind, t7["model"], t7["crop"], t7["images_per_gpu"], t7["images_per_gpu"],
                       t7["gpus"])
         per_gpu_mem = memory / t7["gpus"] if t7["memory_over_gpus"] else memory
@@ -177,8 +154,7 @@ def table7() -> Table7:
                   f"({t7['epochs']} epochs x {images}//{t7['batch_size']}) and {memory:g} GB "
                   f"on {t7['gpus']} {t7['gpu']} x {t7['images_per_gpu']} images")
         out[kind] = Figure(shape, minutes * 60 / iters, per_gpu_mem, source)
-    default_kind = job_kind(t7["default_row"], get_method(t7["default_row"]).default_params(),
-                            t7["step"])
+    default_kind = default_spec(t7["default_row"], t7["benchmark"], t7["step"]).cost_kind()
     return Table7(out, default_kind)
 
 

@@ -49,10 +49,8 @@ class Totals:
 
 
 def _bench(cost: JobCost) -> str:
-    from ucd.methods import get_method
-
     run = cost.run
-    if get_method(run.base_method).joint:
+    if cost.spec.all_classes:
         return f"{run.dataset} (Joint: all images, one step)"
     return f"{run.dataset}/{run.task}/{run.setting}"
 

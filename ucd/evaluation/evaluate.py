@@ -1,9 +1,10 @@
 """Evaluate a checkpoint on the validation set: metrics.json and a few predictions.
 
-The checkpoint carries its run config, so evaluation needs nothing else: the model, the task
-and step, and the test protocol (``eval``): the validation labels' policy for classes not seen
-yet (``unseen``: "ignore" = 255, ours and protocol.md's; "background" = 0, PLOP's and the
-official UCD code's), which images are scored (``images``: "all", ours; "seen", the images
+The checkpoint carries its run config and its step spec's facts, so evaluation needs nothing
+else: the model, the classes, the step it scores (Joint: the task's last), and the test
+protocol (``eval``): the validation labels' policy for classes not seen yet (``unseen``:
+"ignore" = 255, ours and protocol.md's; "background" = 0, PLOP's and the official UCD
+code's), which images are scored (``images``: "all", ours; "seen", the images
 holding a class seen so far, as every peer's test set) and whether pixels labelled 0 are scored
 (``background``: "score"; "ignore", MiB's ADE test loader). Each is recorded in metrics.json.
 """
@@ -21,15 +22,12 @@ from torch.utils.data import DataLoader
 from ucd.checkpoint import load_checkpoint
 from ucd.config import RunConfig
 from ucd.data.step import make_dataset
-from ucd.data.tasks import get_dataset_info, get_task
+from ucd.data.tasks import get_dataset_info
 from ucd.evaluation.metrics import confusion_matrix, summarize
-from ucd.evaluation.records import (
-    paper_columns,
-    write_json_atomic,  # noqa: F401  (re-exported)
-)
-from ucd.methods import get_method
+from ucd.evaluation.records import write_json_atomic  # noqa: F401  (re-exported)
 from ucd.models import build_model
 from ucd.progress import Progress
+from ucd.spec import StepSpec
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
@@ -88,21 +86,20 @@ def confusion(model: torch.nn.Module, dataset: Any, classes: list[list[int]], n_
     return cm.cpu()
 
 
-def unseen_predictions(model: torch.nn.Module, run: RunConfig, classes: list[list[int]], k: int,
+def unseen_predictions(model: torch.nn.Module, spec: StepSpec, classes: list[list[int]],
                        root: str, device: torch.device, batch_size: int) -> dict[str, Any]:
     """What the model predicts on the validation pixels of classes it has not seen yet: the
     share it calls background and the share it calls a seen class (the background shift that
     the next steps meet). One more pass over the validation set, with every class labelled;
     empty after the last step."""
-    task = get_task(run.dataset, run.task)
-    last = task.n_steps - 1
-    if k >= last:
+    run, last = spec.run, spec.n_steps - 1
+    if spec.eval_step >= last:
         return {}
     ds = make_dataset(run.dataset, root, run.task, run.setting, last, "val",
                       crop_size=run.data.crop_size, train_augment=False)
     n = get_dataset_info(run.dataset).num_classes
     cm = confusion(model, ds, classes, n, device, batch_size, Predictions(ds.ids, 0))
-    rows = cm[[c for c in range(n) if c not in task.classes_seen(k)]]
+    rows = cm[[c for c in range(n) if c not in spec.classes_seen]]
     total = int(rows.sum())
     return {"unseen_pixels": total,
             "unseen_as_background": float(rows[:, 0].sum()) / total if total else None,
@@ -135,20 +132,21 @@ def evaluate_checkpoint(
     """
     ckpt = load_checkpoint(ckpt_path)
     run = RunConfig.from_dict(ckpt["config"], where=f"{ckpt_path}: config")
+    spec = StepSpec.from_facts(run, ckpt.get("facts"), where=f"{ckpt_path}: facts")
     unseen, images = unseen or run.eval.unseen, images or run.eval.images
-    task, dev = get_task(run.dataset, run.task), _device(device)
+    dev = _device(device)
     model = build_model(run.model, ckpt["classes"], pretrained=False)
     model.load_state_dict(ckpt["model"])
     model.to(dev).eval()
-    k = task.n_steps - 1 if get_method(run.base_method).joint else run.step
-    ds = make_dataset(run.dataset, root or run.data.root, run.task, run.setting, k, "val",
+    ds = make_dataset(run.dataset, root or run.data.root, run.task, run.setting, spec.eval_step,
+                      "val",
                       crop_size=run.data.crop_size, train_augment=False, unseen=unseen,
                       images=images, background=run.eval.background)
     keep = Predictions(ds.ids, n_predictions)
     start = time.perf_counter()
     cm = confusion(model, ds, ckpt["classes"], get_dataset_info(run.dataset).num_classes, dev,
                    batch_size or run.eval.batch_size, keep)
-    old, new = paper_columns(task, k)
+    old, new = (list(c) for c in spec.columns)
     ident = {key: getattr(run, key) for key in
              ("dataset", "task", "setting", "method", "base_method", "step", "seed")}
     metrics: dict[str, Any] = {
@@ -163,7 +161,7 @@ def evaluate_checkpoint(
         "confusion_matrix": cm.tolist(),
         "eval_time_s": time.perf_counter() - start,
         "n_val_images": len(ds),
-        **unseen_predictions(model, run, ckpt["classes"], k, root or run.data.root, dev,
+        **unseen_predictions(model, spec, ckpt["classes"], root or run.data.root, dev,
                              batch_size or run.eval.batch_size),
         **{key: ckpt["metrics"].get(key) for key in TRAIN_METRICS},
         "replay_source": replay_source(ckpt),

@@ -5,37 +5,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ucd.config import RunConfig
-from ucd.data.tasks import Task, get_task
 from ucd.evaluation.metrics import summarize
+from ucd.spec import StepSpec, paper_columns
+
+__all__ = ["cell_metrics", "final_record", "paper_columns", "write_json_atomic"]
 
 FINAL_COLUMNS = ("miou_old", "miou_new", "miou_all", "background_iou")
 
 
-def paper_columns(task: Task, step: int) -> tuple[list[int], list[int]]:
-    """(old, new) classes of the paper's columns after ``step``: step 0's without background,
-    and every class added after step 0 and seen by then."""
-    return task.base_classes, task.added_classes(step)
-
-
-def cell_metrics(shared_metrics: str | Path, run: RunConfig | Mapping[str, Any]) -> dict:
+def cell_metrics(shared_metrics: str | Path, spec: StepSpec) -> dict:
     """A cell's metrics.json from the shared training it reuses: the shared confusion matrix
-    summarised with the cell's task's columns, the cell's identity, and where it comes from."""
-    if not isinstance(run, RunConfig):
-        run = RunConfig.from_dict(run)
-    path = Path(shared_metrics)
+    summarised with the cell's columns (its spec's), the cell's identity, and where it comes
+    from."""
+    run, path = spec.run, Path(shared_metrics)
     shared = json.loads(path.read_text())
-    task = get_task(run.dataset, run.task)
-    from ucd.methods import get_method
-
-    k = task.n_steps - 1 if get_method(run.base_method).joint else run.step
-    old, new = paper_columns(task, k)
+    old, new = (list(c) for c in spec.columns)
     cm = torch.tensor(shared["confusion_matrix"], dtype=torch.int64)
     ident = {key: getattr(run, key) for key in
              ("dataset", "task", "setting", "method", "base_method", "step", "seed")}

@@ -266,7 +266,7 @@ def contrastive_loss(
     others: Tensor | None = None,
     other_labels: Tensor | None = None,
     *,
-    temperature: float = 0.07,
+    temperature: float,
     anchor_probs: Tensor | None = None,
     other_probs: Tensor | None = None,
     chunk_size: int | None = None,
@@ -300,7 +300,7 @@ def dense_contrastive_loss(
     others: Tensor | None = None,
     other_labels: Tensor | None = None,
     *,
-    temperature: float = 0.07,
+    temperature: float,
     anchor_probs: Tensor | None = None,
     other_probs: Tensor | None = None,
 ) -> Tensor:

@@ -138,7 +138,7 @@ def ucd_loss(
     old_probs: Tensor,
     new_classes: Iterable[int],
     *,
-    temperature: float = 0.07,
+    temperature: float,
     uncertainty: bool = True,
     include_background: bool = False,
     old_includes_new: bool = False,
@@ -187,7 +187,7 @@ def pixel_contrastive_loss(
     features: Tensor,
     labels: Tensor,
     *,
-    temperature: float = 0.07,
+    temperature: float,
     chunk_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> Tensor:
@@ -214,7 +214,7 @@ def segment_contrastive_loss(
     features: Tensor,
     labels: Tensor,
     *,
-    temperature: float = 0.07,
+    temperature: float,
     chunk_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> Tensor:

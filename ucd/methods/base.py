@@ -8,7 +8,6 @@ terms + the UCD term) is a matter of listing terms in ``methods.yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,6 +16,30 @@ from torch import nn
 
 from ucd.config import RunConfig
 from ucd.data.tasks import Task
+from ucd.spec import StepSpec
+
+
+@dataclass
+class Clock:
+    """Where a training step is: the one object holding its counters. The engine advances it
+    (``tick`` after every global batch, ``end_epoch``), the terms read it, a resumed step
+    restores it."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0  # global batches done in the current epoch
+    iteration: int = 0  # global batches done in the step (optimiser steps, skipped ones too)
+    max_iterations: int = 0  # the step's iterations (the poly schedule's horizon)
+
+    def tick(self) -> None:
+        """One global batch done."""
+        self.iteration += 1
+        self.batch += 1
+
+    def end_epoch(self) -> None:
+        """The epoch's batches done: the next epoch starts at its first batch."""
+        self.epoch += 1
+        self.batch = 0
 
 
 @dataclass
@@ -31,8 +54,25 @@ class StepContext:
     device: torch.device
     loader: Any = None  # the step's training DataLoader (for hooks that pass over the data)
     prev_state: dict[str, Any] = field(default_factory=dict)  # terms' state of the last step
-    iteration: int = 0
-    max_iterations: int = 0
+    clock: Clock | None = None  # None: a new clock at this step
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = Clock(step=self.step)
+
+    @property
+    def iteration(self) -> int:
+        """Global batches done in the step (the clock's)."""
+        return self.clock.iteration
+
+    @iteration.setter
+    def iteration(self, value: int) -> None:
+        self.clock.iteration = value
+
+    @property
+    def max_iterations(self) -> int:
+        """The step's iterations (the clock's)."""
+        return self.clock.max_iterations
 
     @property
     def n_old(self) -> int:
@@ -106,6 +146,16 @@ class Term:
     def after_optimizer_step(self, ctx: StepContext) -> None:
         """Called after every optimiser step."""
 
+    def adapt_model(self, model: nn.Module, spec: StepSpec) -> None:
+        """Called once when a step >= 1 has grown the model by the step's new head, before
+        training (and not on resume: the resumable state holds the adapted weights). A method
+        names the term that initialises its new heads in methods.yaml (``init``)."""
+
+    def cost_kind(self) -> str | None:
+        """What this term costs beyond a plain step, as the cost model names it (None: it
+        adds nothing beyond the models' forward passes)."""
+        return None
+
     def training_data(self, ctx: StepContext, dataset: Any) -> Any:
         """The step's training dataset, possibly extended (e.g. replayed images); called once
         before the data loader is built."""
@@ -136,14 +186,6 @@ def register_term(cls: type[Term]) -> type[Term]:
     return cls
 
 
-def _no_init(classifier: Any) -> None:
-    """New heads keep PyTorch's default initialisation."""
-
-
-HEAD_INITS: dict[str, Callable[[Any], None]] = {
-    "none": _no_init,
-    "mib": lambda classifier: classifier.init_new_head_from_background(),
-}
 LABEL_POLICIES = ("never", "incremental", "always")
 
 
@@ -155,7 +197,7 @@ class Method:
     description: str
     terms: dict[str, dict[str, Any]]
     labels: dict[str, str] = field(default_factory=lambda: {"ignore_to_background": "never"})
-    init: str = "none"  # a key of HEAD_INITS: how the head of a new step starts
+    init: str = "none"  # the term whose adapt_model hook initialises a new head, or "none"
     joint: bool = False  # one step on all data and all classes
     step0: str = "ft"  # "own", or the method whose (shared) step 0 this method reuses
 
@@ -169,13 +211,9 @@ class Method:
         return {t: {**TERMS[t].defaults, **(p or {})} for t, p in self.terms.items()}
 
     def build_terms(self, params: dict[str, dict[str, Any]], step: int) -> list[Term]:
-        """The terms of a step: a shared step 0 is its owner's; terms of weight 0 are left out;
-        at step 0 of a method with its own step 0, terms needing an old model are left out."""
-        if step == 0 and self.shares_step0 and self.step0 != self.name:
-            from ucd.methods import get_method
-
-            owner = get_method(self.step0)
-            return owner.build_terms(owner.default_params(), 0)
+        """The terms of a step: terms of weight 0 are left out; at step 0, terms needing an
+        old model are left out. (Who trains the step 0 a method shares is the plan's
+        decision: that training is its owner's run, built with the owner's terms.)"""
         terms = [TERMS[t](**params.get(t, {})) for t in self.terms]
         if step == 0:
             terms = [t for t in terms if not t.needs_old_model]
@@ -191,7 +229,3 @@ class Method:
 
     def needs_old_model(self, step: int) -> bool:
         return step > 0 and any(TERMS[t].needs_old_model for t in self.terms)
-
-    def init_new_head(self, classifier: Any) -> None:
-        """Initialise the head just added for a new step (e.g. MiB's init from background)."""
-        HEAD_INITS[self.init](classifier)

@@ -22,7 +22,10 @@ rule metrics_from_shared:
     params:
         run=lambda w: PLAN.run(cell_of(w), int(w.step), int(w.seed)).to_dict(),
     run:
-        write_json_atomic(cell_metrics(input[0], params.run), output[0])
+        spec = PLAN.spec(
+            cell_of(wildcards), int(wildcards.step), int(wildcards.seed)
+        )
+        write_json_atomic(cell_metrics(input[0], spec), output[0])
         write_log(log[0], f"wrote {output[0]} from {input[0]}")
 
 

@@ -4,7 +4,7 @@ PLOP's pseudo-labelled CE with its threshold hook."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from ucd.losses.plop_pseudo import THRESHOLD_METHODS
 from ucd.losses.ucd import extended_semantic_map
 from ucd.methods.base import Batch, StepContext, Term, register_term
 from ucd.methods.terms.common import check_choice, check_positive, old_outputs
+from ucd.spec import StepSpec
 
 
 @register_term
@@ -130,3 +131,21 @@ class PlopPseudoCE(Term):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "thresholds" in state:
             self.thresholds = state["thresholds"]
+
+
+@register_term
+class BackgroundHeadInit(Term):
+    """MiB's initialisation of a new step's head (no loss of its own): the new classes' rows
+    start as the background row, and the background and new biases share its probability
+    (b0' = b0 - log(|new| + 1)). Named by a method's ``init`` in methods.yaml (MiB, PLOP and
+    the methods built on them)."""
+
+    name = "mib_init"
+    defaults: ClassVar[dict[str, Any]] = {"weight": 0.0}
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        raise TypeError("mib_init initialises a new head (methods.yaml `init`); it has no loss "
+                        "and cannot be listed under `terms`")
+
+    def adapt_model(self, model: torch.nn.Module, spec: StepSpec) -> None:
+        model.classifier.init_new_head_from_background()

@@ -15,9 +15,14 @@ from ucd.losses import pixel_contrastive_loss, segment_contrastive_loss, ucd_los
 from ucd.methods.base import Batch, Term, register_term
 from ucd.methods.terms.common import check_positive, labels_at, old_outputs
 
+# The contrastive temperature tau of UCD and of the Table 6 baselines (paper 4.2; Table 8
+# varies it): the one source of this default, read by every term below.
+TEMPERATURE = 0.07
+
 
 class _Contrastive(Term):
     batch_coupled = True  # the contrast set spans every image of the batch
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         check_positive(self.name, "temperature", self.params["temperature"])
@@ -26,6 +31,10 @@ class _Contrastive(Term):
                                   or chunk < 1):
             raise ValueError(f"term {self.name!r}: chunk_size must be null or an integer >= 1, "
                              f"got {chunk!r}")
+
+    def cost_kind(self) -> str | None:
+        """The term's name: a contrastive set costs more than a plain step."""
+        return self.name
 
     @staticmethod
     def _maps(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,7 +49,7 @@ class UCD(_Contrastive):
 
     name = "ucd"
     needs_old_model = True
-    defaults = {"weight": 0.01, "temperature": 0.07, "uncertainty": True,
+    defaults = {"weight": 0.01, "temperature": TEMPERATURE, "uncertainty": True,
                 "include_background": False, "old_includes_new": False, "chunk_size": None}
 
     def __init__(self, **params: Any) -> None:
@@ -49,6 +58,12 @@ class UCD(_Contrastive):
             if not isinstance(self.params[key], bool):
                 raise ValueError(f"term 'ucd': {key} must be true or false, "
                                  f"got {self.params[key]!r}")
+
+    def cost_kind(self) -> str | None:
+        """ucd, with +bg / +oldnew for the Table 7 variants (larger contrast sets)."""
+        flags = [f for k, f in (("include_background", "bg"), ("old_includes_new", "oldnew"))
+                 if self.params[k]]
+        return "+".join(["ucd", *flags])
 
     def loss(self, batch: Batch) -> torch.Tensor:
         old = old_outputs(batch, self)
@@ -69,7 +84,7 @@ class PixelContrastive(_Contrastive):
     """Table 6 "pixel contrastive": supervised contrast among the new model's labelled pixels."""
 
     name = "pixcon"
-    defaults = {"weight": 0.01, "temperature": 0.07, "chunk_size": None}
+    defaults = {"weight": 0.01, "temperature": TEMPERATURE, "chunk_size": None}
 
     def loss(self, batch: Batch) -> torch.Tensor:
         return pixel_contrastive_loss(*self._maps(batch),
@@ -82,7 +97,7 @@ class SegmentContrastive(_Contrastive):
     """Table 6 "segment contrastive": contrast of per-image class-mean features."""
 
     name = "segcon"
-    defaults = {"weight": 0.01, "temperature": 0.07, "chunk_size": None}
+    defaults = {"weight": 0.01, "temperature": TEMPERATURE, "chunk_size": None}
 
     def loss(self, batch: Batch) -> torch.Tensor:
         return segment_contrastive_loss(*self._maps(batch),
