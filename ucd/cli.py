@@ -109,7 +109,7 @@ def _merged_config(paths: list[str]) -> dict:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ucd.layers import check_static, derived, explain, resolve
+    from ucd.layers import LAYERS, check_static, derived, explain, resolve
 
     config = _merged_config(args.config)
     check_static(config)
@@ -122,6 +122,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
     values = explain(config, **where)
     values = {**values, **derived(config, values)}
     width = max(len(k) for k in values)
+    print(f"# layers, later wins: {', '.join(f'{i} {n}' for i, n in enumerate(LAYERS, 1))}; "
+          "at steps >= 1 an incremental key set in any layer beats the plain key")
     for key, (value, layer) in values.items():
         print(f"{key:{width}s}  {json.dumps(value):24s}  {layer}")
     return 0
