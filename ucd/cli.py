@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one incremental step")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", help="resolved run config (RUN.yaml)")
+    source.add_argument("--run", help="a run.yaml (as a job writes beside its checkpoint)")
     source.add_argument("--run-json", help="the resolved run config as JSON; written as "
                         "run.yaml beside --out")
     p.add_argument("--out", required=True, help="checkpoint to write (model.pt)")

@@ -1,8 +1,10 @@
 """The typed run config: everything one training step needs, validated once.
 
-A :class:`RunConfig` is resolved from the workflow config by :mod:`ucd.layers`, written as
-RUN.yaml by the workflow, read back by ``ucd train`` with :meth:`RunConfig.from_dict` (which
-refuses unknown keys and bad values, naming them) and carried inside every checkpoint.
+A :class:`RunConfig` is resolved from the workflow config by :mod:`ucd.layers`; the training
+rule passes it to ``ucd train --run-json`` as one line of JSON, read back with
+:meth:`RunConfig.from_dict` (which refuses unknown keys and bad values, naming them). The job
+writes it beside the checkpoint as ``run.yaml`` (for people and ``ucd train --run``) and
+carries it inside every checkpoint.
 """
 
 from __future__ import annotations
@@ -238,7 +240,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "run config") -> RunConfig:
-        """Validate a RUN.yaml mapping; unknown keys, missing identity and bad values raise."""
+        """Validate a run config mapping (``--run-json``, a run.yaml, a checkpoint's); unknown
+        keys, missing identity and bad values raise."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
         valid = [*IDENTITY, *SECTIONS, "params"]
@@ -329,7 +332,7 @@ def load_yaml(path: str | Path) -> Any:
 
 
 def load_run(path: str | Path) -> RunConfig:
-    """Read and validate a RUN.yaml."""
+    """Read and validate a run.yaml (``ucd train --run``)."""
     return RunConfig.from_dict(load_yaml(path), where=str(path))
 
 
