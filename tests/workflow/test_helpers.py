@@ -158,3 +158,14 @@ def test_the_fork_server_serves_local_single_process_trainings_only():
     assert fork_server_dir(helpers(), SimpleNamespace(local_exec=True,
                                                       is_main_process=False)) is None
     assert fork_server_dir(helpers(resources={"train": {"gpus": 2}}), local) is None
+
+
+def test_rule_files_hold_rules_not_python_functions():
+    """The workflow's Python lives in ucd/workflow (linted, tested, in the import graph): the
+    Snakefile and the rule files define no function or class of their own."""
+    files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    assert len(files) > 1
+    for path in files:
+        defs = [line for line in path.read_text().splitlines()
+                if re.match(r"\s*(async\s+)?(def|class)\s", line)]
+        assert not defs, (path.name, defs)
