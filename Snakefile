@@ -26,15 +26,18 @@ configfile: f"{workflow.basedir}/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/checks.smk"
+from ucd.reporting.tables import load_tables
+from ucd.workflow.checks import check_config, check_schema
+from ucd.workflow.fork_server import start_fork_server, stop_fork_server
+from ucd.workflow.helpers import WorkflowHelpers, ucd_command
 
-
+# What the rule files use: config, RESULTS, PLAN (ucd.plan), WF (ucd.workflow.helpers:
+# input functions, parameters, resources) and the names imported above.
+config["ucd_command"] = ucd_command(config)
 check_schema(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 RESULTS = config["results"]
-EMBEDDED = bool(config["report"].get("embedded"))
 PLAN = check_config(config)
-SHARED = PLAN.shared_trainings()
+WF = WorkflowHelpers(config, PLAN)
 
 
 wildcard_constraints:
@@ -54,7 +57,7 @@ include: "workflow/rules/report.smk"
 
 
 onstart:
-    start_fork_server()
+    start_fork_server(WF, workflow)
 
 
 onsuccess:
@@ -68,7 +71,7 @@ onerror:
 rule all_tables:
     default_target: True
     input:
-        report_targets(),
+        WF.report_targets(),
 
 
 rule all_runs:
@@ -82,4 +85,4 @@ for item in load_tables():  # table1..table9, figure10, figure11
         name:
             item
         input:
-            lambda w, item=item: table_outputs(item),
+            lambda w, item=item: WF.table_outputs(item),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from dataclasses import fields
@@ -14,11 +15,12 @@ import pytest
 import yaml
 
 from ucd.cli import main as ucd_main
-from ucd.config import SECTIONS, ConfigError
+from ucd.config import SECTIONS, ConfigError, deep_merge
 from ucd.layers import check_static, explain, resolve
+from ucd.workflow.schema import workflow_schema
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = workflow_schema(REPO / "workflow/schemas/config.schema.yaml")
 WHERE = {"dataset": "digits", "task": "5-5", "setting": "disjoint", "seed": 42}
 # One unknown key per section, spelt like a real one (so 'did you mean' has something to say).
 UNKNOWN = {"model": "widht", "optim": "lr_next", "data": "crop", "train": "amp_dtype",
@@ -162,14 +164,14 @@ def test_explain_names_the_layer_of_each_value(capsys):
                                   "params": {"mib_kd": {"weight": 100}}}])
     cfg["datasets"]["digits"]["incremental"] = {"optim": {"epochs": 1}}
     values = explain(cfg, method="mib_ucd-tau0.1", step=1, **WHERE)
-    assert values["params.ucd.temperature"] == (0.1, "variants.mib_ucd-tau0.1")
-    assert values["params.mib_kd.weight"] == (100, "overrides[0]")
-    assert values["params.ucd.weight"] == (0.01, "methods.yaml:mib_ucd")
-    assert values["optim.epochs"] == (1, "datasets.digits.incremental")
-    assert values["optim.lr"] == (0.001, "built-in.incremental")
-    assert values["optim.momentum"] == (0.9, "built-in")
+    assert values["params.ucd.temperature"] == (0.1, "4 variants.mib_ucd-tau0.1")
+    assert values["params.mib_kd.weight"] == (100, "3 overrides[0]")
+    assert values["params.ucd.weight"] == (0.01, "1 methods.yaml:mib_ucd")
+    assert values["optim.epochs"] == (1, "2 datasets.digits.incremental")
+    assert values["optim.lr"] == (0.001, "1 built-in.incremental")
+    assert values["optim.momentum"] == (0.9, "1 built-in")
     assert explain(cfg, method="mib_ucd-tau0.1", step=0, **WHERE)["optim.lr"] == (
-        0.1, "datasets.digits")
+        0.1, "2 datasets.digits")
     resolved = run(cfg, "mib_ucd-tau0.1").to_dict()  # explain shows what resolve uses
     for key, (value, _) in values.items():
         node = resolved
@@ -183,11 +185,13 @@ def test_explain_on_the_command_line(tmp_path, capsys):
     path.write_text(yaml.safe_dump(base_config()))
     assert ucd_main(["config", str(path), "--dataset", "digits", "--task", "5-5", "--setting",
                      "disjoint", "--method", "mib_ucd-tau0.1", "--step", "1", "--explain"]) == 0
-    lines = {line.split()[0]: line.split()[-1] for line in capsys.readouterr().out.splitlines()}
-    assert lines["params.ucd.temperature"] == "variants.mib_ucd-tau0.1"
-    assert lines["optim.epochs"] == "datasets.digits"
-    assert lines["optim.lr"] == "built-in.incremental"
-    assert lines["labels.ignore_to_background"] == "methods.yaml:mib_ucd"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("# layers, later wins: 1 built-in, 2 dataset, 3 overrides, 4 variant")
+    lines = {line.split()[0]: " ".join(line.split()[-2:]) for line in out[1:]}
+    assert lines["params.ucd.temperature"] == "4 variants.mib_ucd-tau0.1"
+    assert lines["optim.epochs"] == "2 datasets.digits"
+    assert lines["optim.lr"] == "1 built-in.incremental"
+    assert lines["labels.ignore_to_background"] == "1 methods.yaml:mib_ucd"
 
 
 # ------------------------------------------------------------- unknown keys, every section
@@ -246,3 +250,28 @@ def test_packaged_weights_of_another_backbone_are_refused_with_the_config(key, v
     cfg["datasets"]["digits"]["model"] = {**model, key: value}
     with pytest.raises(ConfigError, match=f"digits-resnet18-w12.*{key}"):
         run(cfg, "ft", step=0)
+
+
+def test_every_value_of_every_grid_comes_from_one_of_four_layers():
+    """The proof DESIGN.md cites: over every step of every grid (first seed), --explain names
+    each value's layer, 1-4, and the places of a run come in layer order."""
+    from tests.test_resolution_snapshot import GRIDS
+    from ucd.layers import layers
+    from ucd.plan import Plan
+
+    seen = set()
+    for files in GRIDS.values():
+        config: dict = {}
+        for name in ("config.yaml", *files):
+            config = deep_merge(config, yaml.safe_load((REPO / name).read_text()))
+        plan = Plan(config)
+        for cell in plan.cells:
+            where = dict(zip(("dataset", "task", "setting", "method"), cell, strict=True))
+            ranks = [layer.rank for layer in layers(config, **where)]
+            assert ranks == sorted(ranks) and set(ranks) <= {1, 2, 3, 4}, (cell, ranks)
+            for step in plan.steps(cell.dataset, cell.task, cell.method):
+                values = explain(config, **where, step=step, seed=plan.seeds[0])
+                for key, (_, label) in values.items():
+                    assert re.fullmatch(r"run|[1-4] \S.*", label), (cell, step, key, label)
+                    seen.add(label.split()[0])
+    assert seen == {"run", "1", "2", "3", "4"}  # the grids use every layer

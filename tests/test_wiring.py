@@ -126,7 +126,7 @@ def test_label_policy_at_step_0(step0, tiny_splits, tmp_path, policy, maps):
 
 
 def _composed(method, out, old, labels, new_classes):
-    """The paper's loss of a method, written out by hand with protocol.md's weights."""
+    """The paper's loss of a method, written out by hand with docs/protocol.md's weights."""
     if method == "ft":
         return torch.nn.functional.cross_entropy(out["logits"], labels, ignore_index=255)
     if method == "lwf":

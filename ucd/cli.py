@@ -107,7 +107,7 @@ def _spec_facts(run) -> dict[str, tuple]:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ucd.layers import check_static, derived, explain, resolve
+    from ucd.layers import LAYERS, check_static, derived, explain, resolve
 
     config = _merged_config(args.config)
     check_static(config)
@@ -120,6 +120,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
     values = explain(config, **where)
     values = {**values, **derived(config, values), **_spec_facts(run)}
     width = max(len(k) for k in values)
+    print(f"# layers, later wins: {', '.join(f'{i} {n}' for i, n in enumerate(LAYERS, 1))}; "
+          "at steps >= 1 an incremental key set in any layer beats the plain key")
     for key, (value, layer) in values.items():
         print(f"{key:{width}s}  {json.dumps(value):24s}  {layer}")
     return 0
@@ -135,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one incremental step")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", help="resolved run config (RUN.yaml)")
+    source.add_argument("--run", help="a run.yaml (as a job writes beside its checkpoint)")
     source.add_argument("--run-json", help="the resolved run config as JSON; written as "
                         "run.yaml beside --out")
     p.add_argument("--out", required=True, help="checkpoint to write (model.pt)")

@@ -1,8 +1,10 @@
 """The typed run config: everything one training step needs, validated once.
 
-A :class:`RunConfig` is resolved from the workflow config by :mod:`ucd.layers`, written as
-RUN.yaml by the workflow, read back by ``ucd train`` with :meth:`RunConfig.from_dict` (which
-refuses unknown keys and bad values, naming them) and carried inside every checkpoint.
+A :class:`RunConfig` is resolved from the workflow config by :mod:`ucd.layers`; the training
+rule passes it to ``ucd train --run-json`` as one line of JSON, read back with
+:meth:`RunConfig.from_dict` (which refuses unknown keys and bad values, naming them). The job
+writes it beside the checkpoint as ``run.yaml`` (for people and ``ucd train --run``) and
+carries it inside every checkpoint.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ class ConfigError(ValueError):
 
 
 def _opt(default: Any, kind: str, *, choices: tuple = (), low: float | None = None,
-         strict_low: bool = False, high: float | None = None) -> Any:
+         strict_low: bool = False, high: float | None = None, doc: str = "",
+         layered: bool = True) -> Any:
     """A config field: its kind (int, float, bool, str, with '?' = may be null; 'ints?' = a
-    list of integers or null) and the values it accepts."""
-    meta = {"kind": kind, "choices": choices, "low": low, "strict_low": strict_low, "high": high}
+    list of integers or null), the values it accepts and what it means (``doc``). The JSON
+    schema of the workflow config is generated from these (``ucd.workflow.schema``);
+    ``layered=False``: no layer sets it (the workflow fills it in, e.g. ``data.root``)."""
+    meta = {"kind": kind, "choices": choices, "low": low, "strict_low": strict_low, "high": high,
+            "doc": doc, "layered": layered}
     return field(default=default, metadata=meta)
 
 
@@ -101,27 +107,34 @@ class ModelConfig:
 
     backbone: str = _opt("resnet101", "str", choices=("resnet18", "resnet50", "resnet101"))
     output_stride: int = _opt(16, "int", choices=(8, 16))
-    width: int = _opt(64, "int", low=1)  # channels of the ResNet stem (64 = the real ResNet)
-    head_channels: int = _opt(256, "int", low=1)  # ASPP output = the features UCD contrasts
-    aspp_rates: tuple[int, ...] | None = _opt(None, "ints?", low=1)  # None: DeepLab's rates
-    norm: str = _opt("auto", "str", choices=("auto", "iabn", "abn"))
-    pretrained: str | None = _opt(None, "str?")  # ImageNet weights of the backbone
+    width: int = _opt(64, "int", low=1,
+                      doc="channels of the ResNet stem (64: the real ResNet)")
+    head_channels: int = _opt(256, "int", low=1,
+                              doc="ASPP output channels (the features UCD contrasts)")
+    aspp_rates: tuple[int, ...] | None = _opt(
+        None, "ints?", low=1,
+        doc="ASPP dilation rates (null: DeepLab-V3's, sized for a 512-px crop)")
+    norm: str = _opt("auto", "str", choices=("auto", "iabn", "abn"),
+                     doc="activated batch norm: In-Place ABN (iabn), its pure-PyTorch twin "
+                         "(abn) or auto: iabn where installed, else abn")
+    pretrained: str | None = _opt(None, "str?", doc="ImageNet weights of the backbone")
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     """SGD with Nesterov momentum and a poly schedule; ``batch_size`` is the global batch."""
 
-    lr: float = _opt(0.01, "float", low=0, strict_low=True)
+    lr: float = _opt(0.01, "float", low=0, strict_low=True, doc="learning rate")
     momentum: float = _opt(0.9, "float", low=0, high=1)
     nesterov: bool = _opt(True, "bool")
     weight_decay: float = _opt(1e-4, "float", low=0)
     poly_power: float = _opt(0.9, "float", low=0)
     epochs: int = _opt(30, "int", low=1)
-    batch_size: int = _opt(24, "int", low=1)
-    # a floor on a step's optimiser steps (whole epochs are added until it is reached), so
-    # that a step with few images still learns; 0: none (the paper's protocol)
-    min_iterations: int = _opt(0, "int", low=0)
+    batch_size: int = _opt(24, "int", low=1, doc="the global batch")
+    min_iterations: int = _opt(
+        0, "int", low=0,
+        doc="a floor on a step's optimiser steps (whole epochs are added until it is "
+            "reached), so that a step with few images still learns; 0: none (the paper)")
 
     def epochs_for(self, batches_per_epoch: int) -> int:
         """Epochs a step trains with this many global batches per epoch: ``epochs``, or more
@@ -133,13 +146,15 @@ class OptimConfig:
 class DataConfig:
     """Where the step's images come from and how they are cropped."""
 
-    root: str = _opt("", "str")
-    split: str | None = _opt(None, "str?")  # split file (image ids per step); None: computed
-    replay: str | None = _opt(None, "str?")  # replay set of the step (methods that replay)
+    root: str = _opt("", "str", layered=False, doc="the dataset's root (datasets.<d>.root)")
+    split: str | None = _opt(None, "str?",
+                             doc="split file (image ids per step; null: the results path's)")
+    replay: str | None = _opt(
+        None, "str?", doc="replay set of a step (methods that replay; null: the results path's)")
     crop_size: int = _opt(512, "int", low=16)
-    # random horizontal flip of training images (the paper's augmentation); a benchmark whose
-    # classes are not mirror-symmetric (digits) turns it off
-    flip: bool = _opt(True, "bool")
+    flip: bool = _opt(True, "bool",
+                      doc="random horizontal flip of training images (the paper: true; a "
+                          "benchmark whose classes are not mirror-symmetric turns it off)")
     num_workers: int = _opt(4, "int", low=0)
 
 
@@ -148,38 +163,49 @@ class TrainConfig:
     """How the step runs: device, precision, resumable state, progress."""
 
     device: str = _opt("auto", "str")
-    amp: str = _opt("none", "str", choices=("none", "bf16", "fp16"))  # GPU only
-    channels_last: bool = _opt(False, "bool")  # GPU only
-    per_gpu_batch: int | None = _opt(None, "int?", low=1)  # micro-batch (accumulation)
-    # data-parallel devices of the setup reproduced (the peers: 2 GPUs x 12 images); None: this
-    # run's ranks. Terms coupling a batch's images (contrast sets) see each device's share;
-    # batch norm always sees the whole batch (synchronised across ranks, as InPlaceABNSync).
-    devices: int | None = _opt(None, "int?", low=1)
-    checkpoint_every_s: float = _opt(600.0, "float", low=0)
-    max_bad_batches: int = _opt(0, "int", low=0)  # non-finite batches skipped before failing
-    threads: int | None = _opt(None, "int?", low=1)  # torch CPU threads (None: torch's choice)
-    log_every_s: float = _opt(10.0, "float", low=0)  # plain log lines when not on a terminal
+    amp: str = _opt("none", "str", choices=("none", "bf16", "fp16"),
+                    doc="mixed precision on GPUs (fp16 with loss scaling)")
+    channels_last: bool = _opt(False, "bool", doc="channels_last memory format on GPUs")
+    per_gpu_batch: int | None = _opt(None, "int?", low=1,
+                                     doc="micro-batch per rank (gradient accumulation)")
+    # Batch norm always sees the whole batch (synchronised across ranks, as InPlaceABNSync).
+    devices: int | None = _opt(
+        None, "int?", low=1,
+        doc="data-parallel devices of the setup reproduced (the peers: 2 GPUs x 12 images; "
+            "null: this run's ranks): contrast sets are each device's share of the batch")
+    checkpoint_every_s: float = _opt(600.0, "float", low=0, doc="resumable-state period")
+    max_bad_batches: int = _opt(0, "int", low=0,
+                                doc="non-finite batches skipped before the job fails")
+    threads: int | None = _opt(None, "int?", low=1,
+                               doc="torch CPU threads per job (null: torch's choice)")
+    log_every_s: float = _opt(10.0, "float", low=0,
+                              doc="progress line period in log files (not on a terminal)")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """Evaluation after the step on the validation set: which images, which labels."""
 
-    unseen: str = _opt("ignore", "str", choices=("ignore", "background"))  # not-yet-seen classes
-    # all: every validation image (ours); seen: only images holding a class seen so far
-    # (background aside), as MiB's, PLOP's, SDR's and the official UCD code's test sets
-    images: str = _opt("all", "str", choices=("all", "seen"))
-    # score: pixels labelled 0 are scored (ours); ignore: 0 -> 255 (MiB's ADE test loader)
-    background: str = _opt("score", "str", choices=("score", "ignore"))
+    unseen: str = _opt("ignore", "str", choices=("ignore", "background"),
+                       doc="test labels of classes not yet learned")
+    images: str = _opt("all", "str", choices=("all", "seen"),
+                       doc="validation images scored: all (ours) or seen, those holding a "
+                           "class seen so far, background aside (MiB's, PLOP's, SDR's and "
+                           "the official UCD code's test sets)")
+    background: str = _opt("score", "str", choices=("score", "ignore"),
+                           doc="test pixels labelled 0: scored (ours) or ignored, 0 -> 255 "
+                               "(MiB's ADE test loader)")
     batch_size: int = _opt(8, "int", low=1)
-    predictions: int = _opt(4, "int", low=0)  # images kept for the qualitative maps
+    predictions: int = _opt(4, "int", low=0, doc="images kept for the qualitative maps")
 
 
 @dataclass(frozen=True)
 class LabelsConfig:
     """Training-label policy: when 255 (ignore) becomes background (MiB's data loader)."""
 
-    ignore_to_background: str = _opt("never", "str", choices=("never", "incremental", "always"))
+    ignore_to_background: str = _opt(
+        "never", "str", choices=("never", "incremental", "always"),
+        doc="when 255 (ignore) becomes background in training labels (MiB's loader: always)")
 
 
 SECTIONS: dict[str, type] = {
@@ -214,7 +240,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "run config") -> RunConfig:
-        """Validate a RUN.yaml mapping; unknown keys, missing identity and bad values raise."""
+        """Validate a run config mapping (``--run-json``, a run.yaml, a checkpoint's); unknown
+        keys, missing identity and bad values raise."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
         valid = [*IDENTITY, *SECTIONS, "params"]
@@ -305,7 +332,7 @@ def load_yaml(path: str | Path) -> Any:
 
 
 def load_run(path: str | Path) -> RunConfig:
-    """Read and validate a RUN.yaml."""
+    """Read and validate a run.yaml (``ucd train --run``)."""
     return RunConfig.from_dict(load_yaml(path), where=str(path))
 
 

@@ -1,19 +1,28 @@
 """Resolve one training step's :class:`~ucd.config.RunConfig` from the workflow config.
 
-Four layers, later wins (``python -m ucd config ... --explain`` shows which layer set what):
+A value comes from one of four layers, later wins (``python -m ucd config ... --explain``
+prints each value with its layer's number and the place in the config that set it):
 
-1. **built-in**: the paper's protocol (the section defaults of :mod:`ucd.config`, and
-   ``BUILTIN_INCREMENTAL``: lr 1e-3 after step 0) and the method's own definition in
-   ``ucd/methods/methods.yaml`` (its terms' parameters, its label policy);
-2. **dataset**: ``datasets.<dataset>``;
+1. **built-in**: what the code and the method define, no workflow config needed: the section
+   defaults of :mod:`ucd.config`, the protocol's ``incremental`` rate (``BUILTIN_INCREMENTAL``:
+   lr 1e-3 after step 0, paper 4.2), the method's entry in ``ucd/methods/methods.yaml`` (its
+   terms' parameters over ``Term.defaults``, its label policy; ``base:`` resolved there) and
+   the results path scheme's files (``data.split``, ``data.replay``, when no layer sets them);
+2. **dataset**: ``datasets.<dataset>`` (its ``root`` is the run's ``data.root``);
 3. **overrides**: ``method_params.<method>`` (shorthand for an override matching that method),
    then every ``overrides`` entry whose ``match`` fits the run, in file order;
 4. **variant**: the ``variants.<name>`` entry when the run's method is a named variant.
 
+The workflow config these layers come from is one mapping: Snakemake merges ``config.yaml``,
+``--configfile`` files and ``--config`` values into it before ``ucd`` reads it (``ucd config``
+merges its files the same way). No environment variable changes a run.
+
 A layer holds sections (model, optim, data, train, eval, labels), ``params`` (term parameters)
-and ``incremental:`` (sections for steps >= 1 only). At a step >= 1 a value set under
-``incremental:`` in any layer beats a plain value of any layer (the specific beats the
-general), so ``optim.lr`` is step 0's rate unless no layer sets ``incremental.optim.lr``.
+and ``incremental:``. ``incremental.<section>.<key>`` is a key of its own, resolved through
+the same four layers, that holds the value for steps >= 1: where any layer sets it, it is the
+value of ``<section>.<key>`` at steps >= 1, otherwise the plain key's is (so ``optim.lr`` is
+step 0's rate, and steps >= 1 take the protocol's 1e-3 unless a layer sets
+``incremental.optim.lr``).
 
 Matching a method (``method_params.m``, ``overrides`` with ``match: {method: m}``) also matches
 m's named variants (``variants.<name>.method: m``), never methods derived from m with ``base:``
@@ -35,12 +44,30 @@ FRAGMENT_KEYS = (*SECTIONS, "params", "incremental")
 DATASET_KEYS = (*SECTIONS, "incremental")  # datasets.<d> also holds root and generate
 
 
+LAYERS = ("built-in", "dataset", "overrides", "variant")  # precedence order, later wins
+
+
 @dataclass(frozen=True)
 class Layer:
-    """One layer's contribution: its name (for messages and --explain) and its values."""
+    """One place of the config that contributes to a layer: the layer's number (1-4, see
+    ``LAYERS``), the place's name (for messages) and its values."""
 
+    rank: int
     name: str
     values: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        """How --explain names it: the layer's number, then the place."""
+        return layer_label(self.rank, self.name)
+
+
+def layer_label(rank: int, name: str) -> str:
+    """'<layer number> <place>', e.g. '2 datasets.digits' (see ``LAYERS``)."""
+    if not 1 <= rank <= len(LAYERS):
+        raise ValueError(f"layer {rank} does not exist: the layers are 1-{len(LAYERS)}, "
+                         f"{', '.join(LAYERS)}")
+    return f"{rank} {name}"
 
 
 def _method_terms(base: str) -> dict[str, dict[str, Any]]:
@@ -136,24 +163,27 @@ def layers(config: Mapping[str, Any], *, dataset: str, task: str, setting: str,
                           f"{', '.join(datasets) or 'none'}")
     m = get_method(base)
     out = [
-        Layer("built-in", {"incremental": BUILTIN_INCREMENTAL}),
-        Layer(f"methods.yaml:{base}", {"params": m.default_params(), "labels": m.labels}),
-        Layer(f"datasets.{dataset}",
+        Layer(1, "built-in", {"incremental": BUILTIN_INCREMENTAL}),
+        Layer(1, f"methods.yaml:{base}", {"params": m.default_params(), "labels": m.labels}),
+        Layer(2, f"datasets.{dataset}",
               {k: v for k, v in (datasets[dataset] or {}).items() if k in DATASET_KEYS}),
     ]
     shorthand = (config.get("method_params") or {}).get(base)
     if shorthand is not None:
-        out.append(Layer(f"method_params.{base}", {"params": shorthand}))
+        out.append(Layer(3, f"method_params.{base}", {"params": shorthand}))
     here = {"dataset": dataset, "task": task, "setting": setting, "method": method}
     for i, entry in enumerate(config.get("overrides") or []):
         if _matches(entry.get("match") or {}, here, base):
-            out.append(Layer(f"overrides[{i}]", {k: v for k, v in entry.items() if k != "match"}))
+            out.append(Layer(3, f"overrides[{i}]",
+                             {k: v for k, v in entry.items() if k != "match"}))
     if variant:
-        out.append(Layer(f"variants.{method}", variant))
-    check_sections(out[2].values, out[2].name, allowed=DATASET_KEYS)
-    for layer in out[3:]:
-        check_sections(layer.values, layer.name)
-        check_params(layer.values.get("params"), base, f"{layer.name}.params")
+        out.append(Layer(4, f"variants.{method}", variant))
+    for layer in out:
+        if layer.rank == 2:
+            check_sections(layer.values, layer.name, allowed=DATASET_KEYS)
+        elif layer.rank > 2:
+            check_sections(layer.values, layer.name)
+            check_params(layer.values.get("params"), base, f"{layer.name}.params")
     return out
 
 
@@ -173,32 +203,33 @@ def _section_defaults() -> dict[str, Any]:
 
 def explain(config: Mapping[str, Any], *, dataset: str, task: str, setting: str, method: str,
             step: int, seed: int) -> dict[str, tuple[Any, str]]:
-    """Every resolved value (dotted key) with the name of the layer that set it."""
+    """Every resolved value (dotted key) with the layer that set it: '<layer number> <place>'
+    (see ``LAYERS``); the identity of the run is labelled 'run'."""
     from ucd.data.tasks import get_task
 
     t = get_task(dataset, task)
     if not 0 <= step < t.n_steps:
         raise ConfigError(f"step {step} out of range for {dataset} {task} (0..{t.n_steps - 1})")
     found = layers(config, dataset=dataset, task=task, setting=setting, method=method)
-    resolved = {k: (v, "built-in") for k, v in _section_defaults().items()}
-    passes = [(layer.name, {k: v for k, v in layer.values.items() if k != "incremental"})
+    resolved = {k: (v, layer_label(1, "built-in")) for k, v in _section_defaults().items()}
+    passes = [(layer.label, {k: v for k, v in layer.values.items() if k != "incremental"})
               for layer in found]
-    if step > 0:
-        passes += [(f"{layer.name}.incremental", layer.values.get("incremental") or {})
+    if step > 0:  # the incremental keys, where any layer sets them, beat the plain ones
+        passes += [(f"{layer.label}.incremental", layer.values.get("incremental") or {})
                    for layer in found]
     for name, values in passes:
         resolved.update((k, (v, name)) for k, v in _flatten(values))
     ds = config["datasets"][dataset]
     resolved["data.root"] = (str(ds.get("root", Path("results/data") / dataset)),
-                             f"datasets.{dataset}.root")
+                             layer_label(2, f"datasets.{dataset}.root"))
     if resolved["data.split"][0] is None:
         results = config.get("results", "results")
         split = Path(results) / "splits" / dataset / task / f"{setting}.json"
-        resolved["data.split"] = (str(split), "results path scheme")
+        resolved["data.split"] = (str(split), layer_label(1, "results path scheme"))
     base, _ = method_of(config, method)
     replay = replay_dir(config, base, dataset, task, setting, step, resolved)
     if resolved["data.replay"][0] is None and replay is not None:
-        resolved["data.replay"] = (replay, "results path scheme")
+        resolved["data.replay"] = (replay, layer_label(1, "results path scheme"))
     identity = {"dataset": dataset, "task": task, "setting": setting, "method": method,
                 "base_method": base, "step": step, "seed": seed}
     return {**{k: (v, "run") for k, v in identity.items()}, **resolved}

@@ -44,7 +44,7 @@ def test_a_split_file_beats_the_published_count(tmp_path):
     count = step_images(run, joint=False)
     assert (count.images, count.origin) == (37, "split")
     without = step_images(_run(data=DataConfig(split=str(tmp_path / "none.json"))), joint=False)
-    assert (without.images, without.origin) == (2145, "published")  # protocol.md
+    assert (without.images, without.origin) == (2145, "published")  # docs/protocol.md
 
 
 def test_step0_of_15_1_is_counted_as_15_5s_step0():

@@ -142,7 +142,7 @@ def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# Cityscapes' 19 train classes in protocol.md's order (they become classes 1..19).
+# Cityscapes' 19 train classes in docs/protocol.md's order (they become classes 1..19).
 PROTOCOL_ORDER = [
     "road",
     "sidewalk",

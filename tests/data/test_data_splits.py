@@ -11,7 +11,7 @@ import ucd.data.splits as splits
 from ucd.data.splits import SplitMismatchError, compute_split, load_split, save_split
 
 # VOC fixture (conftest.VOC_TRAIN): a {1}, b {1,16}, c {17}, d {}, e {3,255}, f {15,20,255},
-# g {16,18}. Selections worked out by hand from protocol.md.
+# g {16,18}. Selections worked out by hand from docs/protocol.md.
 EXPECTED = {
     ("15-5", "disjoint"): [["a", "e"], ["b", "c", "f", "g"]],
     ("15-5", "overlapped"): [["a", "b", "e", "f"], ["b", "c", "f", "g"]],

@@ -1,4 +1,4 @@
-"""Task registry: protocol.md tasks, class names, palettes, Task arithmetic, errors."""
+"""Task registry: docs/protocol.md tasks, class names, palettes, Task arithmetic, errors."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from ucd.data.tasks import (
 
 R = lambda a, b: list(range(a, b + 1))  # noqa: E731
 
-# Written from the table of protocol.md (and the brief for digits), independently of tasks.yaml.
+# Written from the table of docs/protocol.md (and the brief for digits), independently of
+# tasks.yaml.
 PROTOCOL = {
     ("voc", "19-1"): [R(0, 19), [20]],
     ("voc", "15-5"): [R(0, 15), R(16, 20)],

@@ -59,7 +59,7 @@ def test_random_against_numpy():
 
 
 def test_all_is_the_class_weighted_mean_of_old_and_new():
-    # protocol.md check: MiB 15-5 disjoint, (15 x 71.8 + 5 x 43.3) / 20 = 64.7
+    # docs/protocol.md check: MiB 15-5 disjoint, (15 x 71.8 + 5 x 43.3) / 20 = 64.7
     iou = [0.9] + [0.718] * 15 + [0.433] * 5
     n = len(iou) + 1  # the last class is a sink for misses: no ground truth, in no mean
     cm = torch.zeros(n, n, dtype=torch.int64)

@@ -103,3 +103,12 @@ def test_fallback_matches_real_inplace_abn(activation):
     real.eval()
     ours.eval()
     torch.testing.assert_close(ours(x), real(x.clone()), atol=1e-5, rtol=1e-5)
+
+
+def test_no_environment_variable_chooses_the_norm(monkeypatch):
+    """model.norm decides: UCD_NORM (which once overrode "auto") changes nothing."""
+    expected = norm_act(4, impl="auto")
+    other = "abn" if abn.HAVE_INPLACE_ABN else "iabn"
+    monkeypatch.setenv("UCD_NORM", other)
+    assert type(norm_act(4, impl="auto")) is type(expected)
+    assert isinstance(expected, ActivatedBatchNorm) != abn.HAVE_INPLACE_ABN

@@ -8,16 +8,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import SCHEMA, default_config, load_common, merged, snakemake
+from workflow_helpers import SCHEMA, default_config, merged, snakemake
+
+from ucd.plan import Plan
+from ucd.workflow.checks import check_config, check_schema
+from ucd.workflow.helpers import WorkflowHelpers
 
 
-def check(*overrides: dict):
+def check(*overrides: dict) -> Plan:
     """Run the Snakefile's checks (schema, then registries) on config.yaml + overrides; the
     plan."""
     config = merged(default_config(), *overrides)
-    ns = load_common(config)
-    ns["check_schema"](config, str(SCHEMA))
-    return ns["check_config"](config)
+    check_schema(config, SCHEMA)
+    return check_config(config)
 
 
 def grid(benchmarks, methods):
@@ -142,12 +145,12 @@ def test_a_generated_dataset_the_grid_does_not_read_is_not_checked():
 def test_resources_map_to_snakemake_and_slurm_names():
     config = merged(default_config(), {"resources": {"train": {
         "cpus": 3, "gpus": 2, "slurm_partition": "gpu", "slurm_account": "", "gres": ""}}})
-    ns = load_common(config)
-    res = ns["resources_of"]("train")
+    wf = WorkflowHelpers(config, check_config(config))
+    res = wf.resources_of("train")
     mem = default_config()["resources"]["train"]["mem_mb"]
     assert res == {"mem_mb": mem, "runtime": 60, "slurm_partition": "gpu", "gpu": 2,
                    "cpus_per_task": 3}
-    assert ns["threads_of"]("train") == 3
+    assert wf.threads_of("train") == 3
     with pytest.raises(ValueError, match=r"resources\.train\.cpus: 0 is less than the minimum"):
         check({"resources": {"train": {"cpus": 0}}})
 

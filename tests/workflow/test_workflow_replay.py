@@ -8,7 +8,9 @@ from collections import Counter
 
 import pytest
 import yaml
-from workflow_helpers import SCHEMA, by_rule, default_config, dry_run, load_common, merged
+from workflow_helpers import SCHEMA, by_rule, default_config, dry_run, merged
+
+from ucd.workflow.checks import check_config, check_schema
 
 TEST_CONFIG = {
     "seeds": [42, 43],
@@ -62,10 +64,9 @@ def test_replaying_trainings_read_their_steps_set(jobs):
 def test_replaying_without_a_source_fails_at_parse_time():
     config = merged(default_config(), TEST_CONFIG)
     config["replay"] = {}
-    ns = load_common(config)
-    ns["check_schema"](config, str(SCHEMA))
+    check_schema(config, SCHEMA)
     with pytest.raises(ValueError, match=r"replay\.digits names no replay source.*folder"):
-        ns["check_config"](config)
+        check_config(config)
     config["replay"] = {"digits": {"source": "folder"}}
     with pytest.raises(ValueError, match=r"replay\.digits: source folder needs root"):
-        load_common(config)["check_config"](config)
+        check_config(config)

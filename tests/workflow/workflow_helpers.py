@@ -1,5 +1,5 @@
 """Helpers of the workflow tests: run Snakemake on the repository's Snakefile in a scratch
-working directory, parse the jobs of a dry run, and load common.smk in-process."""
+working directory, parse the jobs of a dry run, merge configs as Snakemake does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -64,14 +63,3 @@ def merged(base: dict, *overrides: dict) -> dict:
         update_config(out, copy.deepcopy(o))
     return out
 
-
-def load_common(config: dict) -> dict:
-    """Execute workflow/rules/{common,checks}.smk (plain Python) for `config`; returns their
-    namespace, with the globals the Snakefile sets before checking (RESULTS, EMBEDDED)."""
-    ns: dict = {"config": config, "workflow": SimpleNamespace(basedir=str(REPO))}
-    for name in ("common.smk", "checks.smk"):
-        path = RULES / name
-        exec(compile(path.read_text(), str(path), "exec"), ns)
-    ns["RESULTS"] = config.get("results", "results")
-    ns["EMBEDDED"] = bool(config.get("report", {}).get("embedded"))
-    return ns

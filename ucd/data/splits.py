@@ -53,7 +53,7 @@ def _scan(args: tuple[str, bytes, bytes, str]) -> tuple[list[int], int, str]:
 
 
 def select_images(image_classes: dict[str, list[int]], task: Task, setting: str) -> list[list[str]]:
-    """Image ids of each step (protocol.md), in the order of `image_classes`.
+    """Image ids of each step (docs/protocol.md), in the order of `image_classes`.
 
     overlapped: used at step k if it has a pixel of a class of step k (0 and 255 ignored).
     disjoint: additionally no pixel of a later step's class, i.e. only at its last step.

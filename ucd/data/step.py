@@ -1,4 +1,4 @@
-"""Step datasets: the images of one incremental step and their masked labels (protocol.md).
+"""Step datasets: the images of one incremental step and their masked labels (docs/protocol.md).
 
 train, step k: the step's images from the split file; classes not learned at step k -> 0,
 255 stays 255 unless `ignore_to_background` (MiB's choice). all_classes (Joint): every

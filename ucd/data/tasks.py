@@ -229,7 +229,7 @@ def list_tasks(dataset: str | None = None) -> list[Task]:
 def check_setting(dataset: str, setting: str) -> str:
     """Validate a setting name (disjoint/overlapped; any dataset may use either).
 
-    Cityscapes: the paper reports overlapped only, but disjoint is well defined (protocol.md
+    Cityscapes: the paper reports overlapped only, but disjoint is well defined (docs/protocol.md
     gives its image counts), so it is allowed; `DatasetInfo.settings` lists the reported ones.
     """
     get_dataset_info(dataset)

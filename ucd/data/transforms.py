@@ -1,4 +1,4 @@
-"""Training and validation transforms (protocol.md), on PIL image + uint8 label array.
+"""Training and validation transforms (docs/protocol.md), on PIL image + uint8 label array.
 
 Train: random resized crop to `crop_size` (area scale 0.5-2.0 of the image, aspect 3/4-4/3,
 10 tries, else the central square: the peers' RandomResizedCrop; a box larger than the image

@@ -3,7 +3,7 @@
 The checkpoint carries its run config and its step spec's facts, so evaluation needs nothing
 else: the model, the classes, the step it scores (Joint: the task's last), and the test
 protocol (``eval``): the validation labels' policy for classes not seen yet (``unseen``:
-"ignore" = 255, ours and protocol.md's; "background" = 0, PLOP's and the official UCD
+"ignore" = 255, ours and docs/protocol.md's; "background" = 0, PLOP's and the official UCD
 code's), which images are scored (``images``: "all", ours; "seen", the images
 holding a class seen so far, as every peer's test set) and whether pixels labelled 0 are scored
 (``background``: "score"; "ignore", MiB's ADE test loader). Each is recorded in metrics.json.

@@ -2,7 +2,7 @@
 
 One confusion matrix is accumulated over the whole validation set (pixels labelled 255 are
 skipped). A class without ground-truth pixels has no IoU and is left out of every mean, even if
-it was predicted. The paper's columns leave the background out (protocol.md, "Metric").
+it was predicted. The paper's columns leave the background out (docs/protocol.md, "Metric").
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ between machines with and without the compiled extension.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -121,11 +119,12 @@ def norm_act(
 ) -> nn.Module:
     """A norm+activation layer: ``impl`` "auto" (In-Place ABN if installed), "iabn" or "abn".
 
-    ``UCD_NORM`` in the environment overrides "auto" (e.g. ``UCD_NORM=abn`` to force the fallback).
+    ``impl`` is the run config's ``model.norm``, the only thing that chooses it (set it to
+    "abn" to force the fallback): no environment variable changes a run.
     ``sync`` selects the synchronised variant for distributed training.
     """
     if impl == "auto":
-        impl = os.environ.get("UCD_NORM", "iabn" if HAVE_INPLACE_ABN else "abn")
+        impl = "iabn" if HAVE_INPLACE_ABN else "abn"
     if impl == "iabn":
         if not HAVE_INPLACE_ABN:
             raise RuntimeError(

@@ -5,6 +5,8 @@
 # dataset's images are also decoded once (`decode_data`) and memory-mapped by every training
 # job, which would otherwise decode the same files in each job (ucd/data/decoded.py).
 
+from ucd.workflow.checks import GENERATORS
+
 
 rule generate_data:
     output:
@@ -15,9 +17,9 @@ rule generate_data:
         dataset="|".join(GENERATORS),
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("data")
+    threads: WF.threads_of("data")
     resources:
-        **resources_of("data"),
+        **WF.resources_of("data"),
     params:
         ucd=config["ucd_command"],
     shell:
@@ -35,9 +37,9 @@ rule decode_data:
         dataset="|".join(GENERATORS),
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("data")
+    threads: WF.threads_of("data")
     resources:
-        **resources_of("data"),
+        **WF.resources_of("data"),
     params:
         ucd=config["ucd_command"],
     shell:
@@ -46,16 +48,16 @@ rule decode_data:
 
 rule split:
     input:
-        unpack(lambda w: data_inputs(w.dataset)),
+        unpack(lambda w: WF.data_inputs(w.dataset)),
     output:
         f"{RESULTS}/splits/{{dataset}}/{{task}}/{{setting}}.json",
     log:
         f"{RESULTS}/logs/splits/{{dataset}}/{{task}}/{{setting}}.log",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("split")
+    threads: WF.threads_of("split")
     resources:
-        **resources_of("split"),
+        **WF.resources_of("split"),
     params:
         ucd=config["ucd_command"],
         root=lambda w: config["datasets"][w.dataset]["root"],
@@ -66,7 +68,7 @@ rule split:
 
 rule replay_set:
     input:
-        unpack(lambda w: data_inputs(w.dataset)),
+        unpack(lambda w: WF.data_inputs(w.dataset)),
     output:
         directory(
             f"{RESULTS}/replay/{{dataset}}/{{task}}/{{setting}}/step{{step}}/n{{per_class}}"
@@ -77,12 +79,12 @@ rule replay_set:
         per_class=r"[1-9][0-9]*",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("data")
+    threads: WF.threads_of("data")
     resources:
-        **resources_of("data"),
+        **WF.resources_of("data"),
     params:
         ucd=config["ucd_command"],
-        source=lambda w: replay_args(w.dataset),
+        source=lambda w: WF.replay_args(w.dataset),
     shell:
         "{params.ucd} data replay {wildcards.dataset} {wildcards.task} --step {wildcards.step}"
         " --per-class {wildcards.per_class} --out {output} {params.source} > {log} 2>&1"

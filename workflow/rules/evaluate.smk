@@ -3,6 +3,9 @@
 # summarised with the cell's columns (its task's old and new classes).
 # `final` marks a finished run: `snakemake RESULTS/D/T/S/METHOD/seedN/final` runs one.
 
+from ucd.evaluation.records import cell_metrics, final_record, write_json_atomic
+from ucd.workflow.helpers import cell_of, write_log
+
 
 localrules:
     metrics_from_shared,
@@ -14,13 +17,13 @@ ruleorder: metrics_from_shared > train
 
 rule metrics_from_shared:
     input:
-        shared_metrics,
+        WF.shared_metrics,
     output:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.json",
     log:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.log",
     params:
-        run=lambda w: PLAN.run(cell_of(w), int(w.step), int(w.seed)).to_dict(),
+        run=WF.step_run_dict,
     run:
         spec = PLAN.spec(
             cell_of(wildcards), int(wildcards.step), int(wildcards.seed)
@@ -31,7 +34,7 @@ rule metrics_from_shared:
 
 rule final:
     input:
-        final_inputs,
+        WF.final_inputs,
     output:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/final",
     log:

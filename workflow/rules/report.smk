@@ -25,9 +25,9 @@ rule summary:
         f"{RESULTS}/logs/summary.log",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("report")
+    threads: WF.threads_of("report")
     resources:
-        **resources_of("report"),
+        **WF.resources_of("report"),
     params:
         ucd=config["ucd_command"],
         results=lambda w: RESULTS,
@@ -37,7 +37,7 @@ rule summary:
 
 rule table:
     input:
-        lambda w: PLAN.metrics(table_cells(w.table)),
+        lambda w: WF.table_metrics(w.table),
     output:
         csv=f"{RESULTS}/tables/{{table}}.summary.csv",
         values=f"{RESULTS}/tables/{{table}}.csv",
@@ -54,15 +54,15 @@ rule table:
         table=r"table[1-9]",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("report")
+    threads: WF.threads_of("report")
     resources:
-        **resources_of("report"),
+        **WF.resources_of("report"),
     params:
         ucd=config["ucd_command"],
         results=lambda w: RESULTS,
-        embedded="--embedded" if EMBEDDED else "",
-        caption=lambda w: table_caption(w.table),
-        note=note_arg(),
+        embedded=WF.embedded_arg(),
+        caption=lambda w: WF.table_caption(w.table),
+        note=WF.note_arg(),
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
         " && {params.ucd} report table {wildcards.table} {params.embedded}"
@@ -87,13 +87,13 @@ rule table_compare:
         table=r"table[1-9]",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("report")
+    threads: WF.threads_of("report")
     resources:
-        **resources_of("report"),
+        **WF.resources_of("report"),
     params:
         ucd=config["ucd_command"],
-        caption=lambda w: table_caption(w.table),
-        note=note_arg(),
+        caption=lambda w: WF.table_caption(w.table),
+        note=WF.note_arg(),
     shell:
         "{params.ucd} report table {wildcards.table} --compare --summary {input.csv}"
         " --out {output.tex} {output.html}{params.note} > {log} 2>&1"
@@ -101,7 +101,7 @@ rule table_compare:
 
 rule figure:
     input:
-        lambda w: PLAN.metrics(table_cells(w.figure)),
+        lambda w: WF.table_metrics(w.figure),
     output:
         csv=f"{RESULTS}/figures/{{figure}}.summary.csv",
         pdf=f"{RESULTS}/figures/{{figure}}.pdf",
@@ -117,15 +117,15 @@ rule figure:
         figure=r"figure1[01]",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("report")
+    threads: WF.threads_of("report")
     resources:
-        **resources_of("report"),
+        **WF.resources_of("report"),
     params:
         ucd=config["ucd_command"],
         results=lambda w: RESULTS,
-        embedded="--embedded" if EMBEDDED else "",
-        caption=lambda w: table_caption(w.figure),
-        note=note_arg(),
+        embedded=WF.embedded_arg(),
+        caption=lambda w: WF.table_caption(w.figure),
+        note=WF.note_arg(),
     shell:
         "({params.ucd} report collect --results {params.results} --out {output.csv}"
         " && {params.ucd} report figure {wildcards.figure} {params.embedded}"
@@ -147,13 +147,13 @@ rule curves:
         f"{RESULTS}/logs/figures/curves/{{dataset}}/{{task}}/{{setting}}.log",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("report")
+    threads: WF.threads_of("report")
     resources:
-        **resources_of("report"),
+        **WF.resources_of("report"),
     params:
         ucd=config["ucd_command"],
-        methods=lambda w: " ".join(grid_methods(w.dataset, w.task, w.setting)),
-        note=note_arg(),
+        methods=lambda w: " ".join(WF.grid_methods(w.dataset, w.task, w.setting)),
+        note=WF.note_arg(),
     shell:
         "{params.ucd} report curves --summary {input.summary}"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
@@ -162,7 +162,7 @@ rule curves:
 
 rule qualitative:
     input:
-        lambda w: qualitative_inputs(w.dataset, w.task, w.setting).values(),
+        lambda w: WF.qualitative_inputs(w.dataset, w.task, w.setting).values(),
     output:
         pdf=f"{RESULTS}/figures/qualitative/{{dataset}}/{{task}}/{{setting}}.pdf",
         png=report(
@@ -175,13 +175,13 @@ rule qualitative:
         f"{RESULTS}/logs/figures/qualitative/{{dataset}}/{{task}}/{{setting}}.log",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("report")
+    threads: WF.threads_of("report")
     resources:
-        **resources_of("report"),
+        **WF.resources_of("report"),
     params:
         ucd=config["ucd_command"],
-        predictions=lambda w: predictions_args(w.dataset, w.task, w.setting),
-        note=note_arg(),
+        predictions=lambda w: WF.predictions_args(w.dataset, w.task, w.setting),
+        note=WF.note_arg(),
     shell:
         "{params.ucd} report qualitative"
         " --benchmark {wildcards.dataset}/{wildcards.task}/{wildcards.setting}"
@@ -202,13 +202,13 @@ rule claims:
         f"{RESULTS}/logs/claims.log",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("report")
+    threads: WF.threads_of("report")
     resources:
-        **resources_of("report"),
+        **WF.resources_of("report"),
     params:
         ucd=config["ucd_command"],
-        embedded="--embedded" if EMBEDDED else "",
-        note=note_arg(),
+        embedded=WF.embedded_arg(),
+        note=WF.note_arg(),
     shell:
         "({params.ucd} report claims {params.embedded} --summary {input.summary}"
         " --out {output.md}{params.note}"
@@ -230,9 +230,9 @@ rule fidelity:
         f"{RESULTS}/logs/fidelity.log",
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("report")
+    threads: WF.threads_of("report")
     resources:
-        **resources_of("report"),
+        **WF.resources_of("report"),
     params:
         ucd=config["ucd_command"],
     shell:

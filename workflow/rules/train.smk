@@ -7,10 +7,12 @@
 # The job's params hold its resolved run config (written beside the model as run.yaml), so a
 # config change re-trains exactly the steps it changes and those after them.
 
+from ucd.workflow.helpers import decoded_arg, prev_arg
+
 
 rule train:
     input:
-        unpack(train_inputs),
+        unpack(WF.train_inputs),
     output:
         model=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/model.pt",
         metrics=f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/metrics.json",
@@ -22,14 +24,14 @@ rule train:
         f"{RESULTS}/{{dataset}}/{{task}}/{{setting}}/{{method}}/seed{{seed}}/step{{step}}/train.benchmark.tsv"
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("train")
+    threads: WF.threads_of("train")
     resources:
-        **resources_of("train"),
+        **WF.resources_of("train"),
     params:
-        ucd=train_launcher(),
+        ucd=WF.train_launcher(),
         prev=prev_arg,
         decoded=decoded_arg,
-        run=lambda w: run_json(PLAN.run(cell_of(w), _check_step(w), int(w.seed))),
+        run=WF.step_run_json,
     shell:
         "{params.ucd} train --run-json {params.run:q} --out {output.model} {params.prev}"
         " --metrics {output.metrics} --predictions {output.predictions} {params.decoded}"
@@ -38,7 +40,7 @@ rule train:
 
 rule train_shared:
     input:
-        unpack(shared_train_inputs),
+        unpack(WF.shared_train_inputs),
     output:
         model=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/model.pt",
         metrics=f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/metrics.json",
@@ -50,13 +52,13 @@ rule train_shared:
         f"{RESULTS}/{{dataset}}/_shared/{{group}}/seed{{seed}}/step0/train.benchmark.tsv"
     conda:
         "../../envs/ucd.yaml"
-    threads: threads_of("train")
+    threads: WF.threads_of("train")
     resources:
-        **resources_of("train"),
+        **WF.resources_of("train"),
     params:
-        ucd=train_launcher(),
+        ucd=WF.train_launcher(),
         decoded=decoded_arg,
-        run=lambda w: run_json(shared_run(w)),
+        run=WF.shared_run_json,
     shell:
         "{params.ucd} train --run-json {params.run:q} --out {output.model}"
         " --metrics {output.metrics} --predictions {output.predictions} {params.decoded}"

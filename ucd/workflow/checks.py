@@ -1,38 +1,42 @@
-# Checks of the workflow config at parse time (no rules here): the JSON schema (structure,
-# types, ranges), then every layer against the registries (ucd.layers.check_static: sections,
-# term names and parameters, override matches, variants) and every resolved step config of
-# the grid (ucd.plan.Plan.check). Messages name the key and list the valid values.
+"""Checks of the workflow config at parse time: the JSON schema (structure, types, ranges),
+then every layer against the registries (:func:`ucd.layers.check_static`: sections, term
+names and parameters, override matches, variants) and every resolved step config of the grid
+(:meth:`ucd.plan.Plan.check`). Messages name the key and list the valid values, so a bad
+config fails before any job with a message a user can act on."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import jsonschema
-import yaml
 
 from ucd.config import ConfigError
 from ucd.data.fixtures import FIXTURES
 from ucd.data.tasks import check_setting, get_dataset_info, get_task
 from ucd.layers import check_static, method_of
+from ucd.plan import Cell, Plan
+from ucd.reporting.tables import available
+from ucd.workflow.schema import workflow_schema
 
 # Datasets the workflow can generate itself (`ucd data generate NAME`): the embedded benchmark,
 # and fixtures in the real layouts of the paper's datasets (the rehearsal, config/rehearsal.yaml).
 GENERATORS = ("digits", *FIXTURES)
 
 
-def check_schema(config: dict, schema_file: str) -> None:
+def check_schema(config: Mapping[str, Any], schema_file: str | Path) -> None:
     """Validate the config against the JSON schema; the error names every bad key."""
-    schema = yaml.safe_load(Path(schema_file).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(workflow_schema(schema_file))
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [
-            f"  {_key(e.absolute_path)}: {_schema_message(e)}" for e in errors[:10]
-        ]
+        lines = [f"  {_key(e.absolute_path)}: {_schema_message(e)}" for e in errors[:10]]
         raise ConfigError(
             f"invalid workflow config ({len(errors)} problem(s)):\n" + "\n".join(lines)
         )
 
 
-def _key(path) -> str:
+def _key(path: Iterable[Any]) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
@@ -45,7 +49,7 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     return err.message
 
 
-def check_config(config: dict) -> Plan:
+def check_config(config: Mapping[str, Any]) -> Plan:
     """Check names against the registries and resolve every run of the grid; return the plan.
 
     Errors name the key and list the valid values (datasets, tasks, settings, methods, tables).
@@ -57,6 +61,17 @@ def check_config(config: dict) -> Plan:
                 f"datasets.{name}.generate: only {', '.join(GENERATORS)} can be generated"
             )
     check_static(config)
+    check_tables(config)
+    plan = Plan(config)
+    for cell in plan.cells:
+        check_cell(config, cell)
+    check_generated_roots(config, {cell.dataset for cell in plan.cells})
+    plan.check()
+    return plan
+
+
+def check_tables(config: Mapping[str, Any]) -> None:
+    """Every table of ``report.tables`` is one the report can render (embedded or not)."""
     embedded = bool(config["report"].get("embedded"))
     valid_tables = available(embedded=embedded)
     for table in config["report"]["tables"]:
@@ -66,15 +81,9 @@ def check_config(config: dict) -> Plan:
                 f"{' on the embedded benchmark' if embedded else ''}; "
                 f"valid: {', '.join(valid_tables)}"
             )
-    plan = Plan(config)
-    for cell in plan.cells:
-        check_cell(config, cell)
-    check_generated_roots(config, {cell.dataset for cell in plan.cells})
-    plan.check()
-    return plan
 
 
-def check_generated_roots(config: dict, used: set) -> None:
+def check_generated_roots(config: Mapping[str, Any], used: set[str]) -> None:
     """A generated dataset that the grid reads must be where `generate_data` writes it,
     RESULTS/data/NAME. One the grid does not read is not checked: config.yaml's digits entry
     (results/data/digits) would otherwise refuse the paper's grid with another `results`.
@@ -88,7 +97,7 @@ def check_generated_roots(config: dict, used: set) -> None:
             )
 
 
-def _registry_check(key: str, func, *args) -> None:
+def _registry_check(key: str, func: Callable[..., Any], *args: Any) -> None:
     """Call func(*args); a ValueError becomes a ConfigError prefixed with `key`."""
     try:
         func(*args)
@@ -97,7 +106,7 @@ def _registry_check(key: str, func, *args) -> None:
         raise ConfigError(text if text.startswith(key) else f"{key}: {text}") from None
 
 
-def check_cell(config: dict, cell: Cell) -> None:
+def check_cell(config: Mapping[str, Any], cell: Cell) -> None:
     """Raise ConfigError naming the cell when its dataset, task, setting or method is invalid."""
     where = f"run {cell.path}"
     _registry_check(where, get_task, cell.dataset, cell.task)
