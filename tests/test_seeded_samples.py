@@ -38,7 +38,7 @@ def test_same_key_same_sample_and_global_state_untouched() -> None:
 
 def test_torch_stream_is_that_of_manual_seed() -> None:
     """Seeding only the CPU generator gives the stream torch.manual_seed(s) gives on the CPU."""
-    from ucd.resume import sample_seed
+    from ucd.data.seeding import sample_seed
 
     torch.manual_seed(sample_seed(7, 1, 2))
     expected = float(torch.rand(()))

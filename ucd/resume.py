@@ -23,6 +23,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ucd.checkpoint import UnsafeFileError, load_plain
 from ucd.config import config_hash
+from ucd.data.seeding import sample_seed
 
 log = logging.getLogger("ucd.resume")
 
@@ -63,11 +64,6 @@ class SignalFlag:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A per-sample seed that depends only on (run seed, epoch, sample index)."""
-    return (((seed * 1_000_003) + epoch) * 1_000_003 + index) % (2**63 - 1)
 
 
 class SeededSamples(Dataset):

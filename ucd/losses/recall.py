@@ -23,23 +23,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ucd.data.replay.codes import replay_class, replay_code
 from ucd.losses._checks import IGNORE_INDEX, check_logits
 
 __all__ = ["REPLAY_LABEL_RULES", "recall_targets", "replay_class", "replay_code"]
 
 REPLAY_LABEL_RULES = ("class", "old")
-
-
-def replay_code(class_index: int) -> int:
-    """The (negative) label value marking a pixel of a replayed image drawn for a class."""
-    if class_index < 1:
-        raise ValueError(f"replayed images are drawn for a class >= 1, got {class_index}")
-    return -(class_index + 1)
-
-
-def replay_class(labels: Tensor) -> Tensor:
-    """The class each pixel's replayed image was drawn for (0 where the pixel is not replayed)."""
-    return torch.where(labels < 0, -labels - 1, torch.zeros_like(labels))
 
 
 def _check(labels: Tensor, old_logits: Tensor) -> Tensor:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ucd.resume import sample_seed
+from ucd.data.seeding import sample_seed
 
 
 class ReplayMix(Dataset):

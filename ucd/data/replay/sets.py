@@ -5,7 +5,7 @@ A set is a directory holding ``images/`` (images a source returned; a folder sou
 referenced where they are) and ``index.json`` (written last): dataset, task, step, images per
 class, the source, and per old class its name and image paths. ``ReplayDataset`` reads a set
 as training samples whose labels mark every pixel "replayed, drawn for class c"
-(``ucd.losses.recall.replay_code``): the labels themselves are made at training time by each
+(``ucd.data.replay.codes.replay_code``): the labels themselves are made at training time by each
 method's old model.
 """
 
@@ -22,10 +22,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ucd.data.base import InputDataError
+from ucd.data.replay.codes import replay_code
 from ucd.data.replay.sources import ReplaySource
 from ucd.data.tasks import get_dataset_info, get_task
 from ucd.data.transforms import TrainTransform
-from ucd.losses.recall import replay_code
 
 INDEX = "index.json"
 FORMAT = "ucd-replay/1"
