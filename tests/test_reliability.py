@@ -106,7 +106,7 @@ def test_seeds_do_not_collide(tmp_path) -> None:
     assert seeds == {"42", "43"}
 
 
-def trained_at_step0(run) -> str:
+def trained_at_step0(run, method_params: dict | None = None) -> str:
     """What step 0 of a run config trains, written here independently of ucd.plan: data (Joint:
     every class of the dataset; otherwise the setting, step-0 classes and later classes, which
     select the images), loss terms as built for step 0, label policy at step 0, model, optimiser,
@@ -120,7 +120,14 @@ def trained_at_step0(run) -> str:
         data = ["joint", sorted(c for s in steps for c in s)]
     else:
         data = [run.setting, list(steps[0]), sorted(c for s in steps[1:] for c in s)]
-    terms = [[t.name, t.params] for t in method.build_terms(run.params, 0)]
+    if method.shares_step0:  # its step 0 is its owner's, with the owner's configured params
+        owner = get_method(method.step0)
+        configured = (method_params or {}).get(owner.name) or {}
+        params = {t: {**p, **(configured.get(t) or {})} for t, p in owner.default_params().items()}
+        built = owner.build_terms(params, 0)
+    else:
+        built = method.build_terms(run.params, 0)
+    terms = [[t.name, t.params] for t in built]
     d = run.to_dict()
     train = {k: v for k, v in d["train"].items()
              if k not in ("checkpoint_every_s", "log_every_s", "threads")}
@@ -139,7 +146,8 @@ def test_shared_trainings_hold_identical_trainings(paper_jobs, paper_config) -> 
     trained = {(j.wildcards["dataset"], j.wildcards["group"], int(j.wildcards["seed"]))
                for j in paper_jobs if j.rule == "train_shared"}
     assert trained == set(shared)
-    what = {key: trained_at_step0(run) for key, run in shared.items()}
+    configured = paper_config.get("method_params")
+    what = {key: trained_at_step0(run, configured) for key, run in shared.items()}
     members: dict[tuple, int] = defaultdict(int)
     for job in paper_jobs:
         if job.rule != "metrics_from_shared":
@@ -149,7 +157,7 @@ def test_shared_trainings_hold_identical_trainings(paper_jobs, paper_config) -> 
         key = (src["dataset"], src["group"], int(src["seed"]))
         assert (src["dataset"], src["seed"]) == (w["dataset"], w["seed"]), job
         mine = plan.run(Cell(w["dataset"], w["task"], w["setting"], w["method"]), 0, int(w["seed"]))
-        assert trained_at_step0(mine) == what[key], f"{w} differs from {key}"
+        assert trained_at_step0(mine, configured) == what[key], f"{w} differs from {key}"
         members[key] += 1
     assert set(members) == set(shared)  # every shared training is read
     assert len(set(what.values())) == len(what), "two shared trainings train the same thing"
