@@ -60,7 +60,7 @@ def test_paper_grid_dag_without_data(tmp_path):
     # setting, step-0 classes, later classes), batch-size variants one per size; Joint one per
     # dataset.
     own0 = {j.wildcards["method"] for j in by_rule(jobs, "train") if j.wildcards["step"] == "0"}
-    assert {"pi", "ewc", "rw", "sdr", "mib_sdr"} == own0
+    assert {"pi", "ewc", "rw", "sdr", "mib_sdr", "lwf_mc"} == own0
     groups = Counter(j.wildcards["group"].split("-")[0] for j in by_rule(jobs, "train_shared"))
     assert groups["joint"] == len({b[0] for b in benches})
     # config/paper.yaml gives the MiB-code rows MiB's loader (255 -> 0 at step 0 too): their

@@ -45,7 +45,9 @@ def test_a_job_gives_the_same_bits_through_the_server(tiny_config, tiny_splits, 
     runs = []
     for k in (0, 1):
         runs.append(tmp_path / f"run{k}.yaml")
-        write_yaml_atomic(make_run(tiny_config, tiny_splits, method="mib", step=k), runs[-1])
+        # step 0 as the workflow trains it for MiB: the shared step 0 is ft's training
+        method = "mib" if k else "ft"
+        write_yaml_atomic(make_run(tiny_config, tiny_splits, method=method, step=k), runs[-1])
     env = {**os.environ, **THREADS_ENV}
     fresh = steps(env, runs, tmp_path / "fresh")
     server = control.Server.start(tmp_path / "zygote", env=env, cwd=ROOT)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ucd.config import ConfigError, RunConfig
+from ucd.evaluation.records import cell_metrics, write_json_atomic
 from ucd.plan import Cell, Plan
 from ucd.reporting.tables import available, display_name, get_spec, required_runs
 
@@ -64,6 +65,14 @@ def prev_arg(w: Any, input: Any) -> str:  # noqa: A002 (Snakemake passes `input`
 def write_log(path: str, text: str) -> None:
     """The one-line log of a small in-process rule (what it wrote)."""
     Path(path).write_text(f"{text}\n")
+
+
+def write_cell_metrics(plan: Plan, w: Any, src: str, out: str, log: str) -> None:
+    """metrics.json of a cell whose step is a shared training: the shared training's confusion
+    matrix `src` summarised with the cell's own step spec (its task's old and new classes)."""
+    spec = plan.spec(cell_of(w), int(w.step), int(w.seed))
+    write_json_atomic(cell_metrics(src, spec), out)
+    write_log(log, f"wrote {out} from {src}")
 
 
 class WorkflowHelpers:

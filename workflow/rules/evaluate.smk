@@ -3,8 +3,8 @@
 # summarised with the cell's columns (its task's old and new classes).
 # `final` marks a finished run: `snakemake RESULTS/D/T/S/METHOD/seedN/final` runs one.
 
-from ucd.evaluation.records import cell_metrics, final_record, write_json_atomic
-from ucd.workflow.helpers import cell_of, write_log
+from ucd.evaluation.records import final_record, write_json_atomic
+from ucd.workflow.helpers import write_cell_metrics, write_log
 
 
 localrules:
@@ -25,11 +25,7 @@ rule metrics_from_shared:
     params:
         run=WF.step_run_dict,
     run:
-        spec = PLAN.spec(
-            cell_of(wildcards), int(wildcards.step), int(wildcards.seed)
-        )
-        write_json_atomic(cell_metrics(input[0], spec), output[0])
-        write_log(log[0], f"wrote {output[0]} from {input[0]}")
+        write_cell_metrics(PLAN, wildcards, input[0], output[0], log[0])
 
 
 rule final:
