@@ -154,16 +154,52 @@ def test_the_level_of_claims_yaml_is_applied(results):
     results(B55, "mib_ucd", {1: 0.52, 2: 0.525, 3: 0.575})  # d = 2, 0.5, 3.5: t = 2.31
     df, c = collect(results.root), claim("greater", **GREATER)
     assert evaluate_claim(df, c, embedded=True).verdict == INCONCLUSIVE  # the file's 0.95
-    assert evaluate_claim(df, c, embedded=True, level=0.9).verdict == HOLDS
-    assert evaluate_claims(df, [c], embedded=True, level=0.9)[0].verdict == HOLDS
+    # at 0.90 the lower bound is 2 - 1.8856 x 1.5 / sqrt(3) = 0.37 points: above 0 ...
+    assert evaluate_claim(df, c, embedded=True, level=0.9, resolution=0.0).verdict == HOLDS
+    assert evaluate_claims(df, [c], embedded=True, level=0.9, resolution=0)[0].verdict == HOLDS
+    # ... but not above the file's resolution (1.0 point): not resolved
+    assert evaluate_claim(df, c, embedded=True, level=0.9).verdict == INCONCLUSIVE
+    assert evaluate_claims(df, [c], embedded=True, level=0.9)[0].verdict == INCONCLUSIVE
 
 
 @pytest.mark.parametrize("level", [None, 0.5, 1.0, 95, "0.95", True])
 def test_a_bad_level_is_rejected(level):
-    data = {"rule": "a rule"} | ({} if level is None else {"level": level})
+    data = {"rule": "a rule", "resolution": 1.0} | ({} if level is None else {"level": level})
     with pytest.raises(ValueError, match="'level' must be the one-sided level"):
         parse_rule(data)
-    assert parse_rule({"rule": "r", "level": 0.9}).level == 0.9
+    assert parse_rule({"rule": "r", "level": 0.9, "resolution": 0}).level == 0.9
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+@pytest.mark.parametrize(
+    ("target", "verdict"),
+    [("lower", HOLDS), ("lower", INCONCLUSIVE), ("upper", FAILS), ("upper", INCONCLUSIVE)],
+)
+def test_the_resolution_at_known_bounds(n, target, verdict):
+    """Differences whose lower (upper) 95 % bound sits 0.05 point above or below +r (-r),
+    with r = 1.5 points: only a bound beyond the resolution gives a verdict; the same data
+    judged without a resolution (r = 0) get one, since both bounds are then past 0."""
+    r, s = 1.5, 2.0
+    half = T95[n - 1] * s / math.sqrt(n)
+    beyond = verdict != INCONCLUSIVE
+    edge = r + (0.05 if beyond else -0.05)
+    mean = edge + half if target == "lower" else -edge - half
+    diffs = [mean + s * z for z in SHAPES[n]]
+    (lower, upper), got, reason = judge(diffs, 0.95, r)
+    assert got == verdict
+    assert (lower if target == "lower" else -upper) == pytest.approx(edge, abs=1e-3)
+    if not beyond:
+        assert reason == "a bound within the resolution (1.5) of 0"
+    assert judge(diffs, 0.95, 0.0)[1] == (HOLDS if target == "lower" else FAILS)
+
+
+@pytest.mark.parametrize("resolution", [None, -0.5, 100, "1", True])
+def test_a_bad_resolution_is_rejected(resolution):
+    data = {"rule": "a rule", "level": 0.95}
+    data |= {} if resolution is None else {"resolution": resolution}
+    with pytest.raises(ValueError, match="'resolution' must be the smallest difference"):
+        parse_rule(data)
+    assert parse_rule(data | {"resolution": 0.5}).resolution == 0.5
 
 
 def test_the_numbers_behind_a_check(results):
@@ -272,6 +308,7 @@ def test_best_of_table8_on_the_embedded_benchmark(results):
         collect(results.root),
         claim("best_of", best="mib_ucd", family="table8", metric="all"),
         embedded=True,
+        resolution=0.0,  # the last pair's lower bound is 0.66 point: below the file's 1.0
     )
     ade, *digits = result.checks
     assert (ade.benchmark, ade.verdict) == ("ade/100-50/disjoint", NO_COUNTERPART)
@@ -285,7 +322,7 @@ def test_best_of_table8_on_the_embedded_benchmark(results):
 
 
 def test_greater_at_every_batch_size(results):
-    for b, (mib, ucd) in {4: (0.40, 0.45), 24: (0.50, 0.49)}.items():
+    for b, (mib, ucd) in {4: (0.40, 0.45), 24: (0.50, 0.48)}.items():
         suffix = "" if b == 24 else f"-bs{b}"
         results(B55, f"mib{suffix}", {1: mib, 2: mib + 0.01})
         results(B55, f"mib_ucd{suffix}", {1: ucd, 2: ucd + 0.01})
@@ -344,7 +381,7 @@ def test_claims_file_covers_the_paper():
         "lambda_0.01_best": "best_of",
         "mib_ucd_beats_mib_every_batch_size": "greater",
     }.items() <= kinds.items()
-    assert rule.level == 0.95 and rule.percent == "95 %"
+    assert rule.level == 0.95 and rule.percent == "95 %" and rule.resolution == 1.0
     assert "lower = mean(d) - q s / sqrt(n)" in rule.text and "ddof = 1" in rule.text
     assert all(c.where and c.text for c in claims)
 

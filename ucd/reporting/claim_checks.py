@@ -53,25 +53,30 @@ class Check:
     bounds: tuple[float, float] = (math.nan, math.nan)
 
 
-def judge(diffs: pd.Series | list[float], level: float) -> tuple[tuple[float, float], str, str]:
+def judge(
+    diffs: pd.Series | list[float], level: float, resolution: float = 0.0
+) -> tuple[tuple[float, float], str, str]:
     """((lower, upper) one-sided `level` t bounds of mean(d), verdict, reason) by the rule of
-    claims.yaml: holds if lower > 0, does not hold if upper < 0, inconclusive otherwise."""
+    claims.yaml: holds if lower > resolution, does not hold if upper < -resolution,
+    inconclusive otherwise (a difference within the resolution is not resolved)."""
     st = seed_stats(diffs)
     bounds = one_sided_bounds(st, level)
     if st.n < 2:
         return bounds, INCONCLUSIVE, "fewer than 2 seeds"
-    if bounds[0] > 0:
+    if bounds[0] > resolution:
         return bounds, HOLDS, ""
-    if bounds[1] < 0:
+    if bounds[1] < -resolution:
         return bounds, FAILS, ""
+    if resolution and (bounds[0] > 0 or bounds[1] < 0):
+        return bounds, INCONCLUSIVE, f"a bound within the resolution ({resolution:g}) of 0"
     return bounds, INCONCLUSIVE, "the bounds straddle 0"
 
 
-def judged(check: Check, level: float) -> Check:
+def judged(check: Check, level: float, resolution: float = 0.0) -> Check:
     """A check with its verdict by the rule (a pending one; any other is returned as is)."""
     if check.verdict != PENDING:
         return check
-    bounds, verdict, reason = judge(list(check.diffs), level)
+    bounds, verdict, reason = judge(list(check.diffs), level, resolution)
     return replace(check, bounds=bounds, verdict=verdict, reason=reason)
 
 

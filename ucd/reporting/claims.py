@@ -51,10 +51,12 @@ class Claim:
 
 @dataclass(frozen=True)
 class Rule:
-    """How checks are judged and combined: the text of claims.yaml and its one-sided level."""
+    """How checks are judged and combined: the text of claims.yaml, its one-sided level and
+    its resolution (mIoU points: the smallest difference a check may call resolved)."""
 
     text: str
     level: float
+    resolution: float
 
     @property
     def percent(self) -> str:
@@ -156,7 +158,8 @@ def parse_claims(data: dict) -> list[Claim]:
 
 
 def parse_rule(data: dict) -> Rule:
-    """The rule text and its one-sided level (`level`, in (0.5, 1)) of a claims.yaml mapping."""
+    """The rule text, its one-sided level (`level`, in (0.5, 1)) and its resolution
+    (`resolution`, mIoU points >= 0) of a claims.yaml mapping."""
     text = str(data.get("rule", "")).strip()
     if not text:
         raise ValueError("claims.yaml: missing 'rule' (how a verdict is reached)")
@@ -166,7 +169,15 @@ def parse_rule(data: dict) -> Rule:
             f"claims.yaml: 'level' must be the one-sided level of the test, a number in "
             f"(0.5, 1) such as 0.95 (got {level!r})"
         )
-    return Rule(text, float(level))
+    resolution = data.get("resolution")
+    if isinstance(resolution, bool) or not isinstance(resolution, int | float) or not (
+        0 <= resolution < 100
+    ):
+        raise ValueError(
+            f"claims.yaml: 'resolution' must be the smallest difference a check may call "
+            f"resolved, in mIoU points, a number in [0, 100) such as 1.0 (got {resolution!r})"
+        )
+    return Rule(text, float(level), float(resolution))
 
 
 @functools.cache
@@ -209,10 +220,15 @@ def _methods(claim: Claim) -> list[str]:
 
 
 def evaluate_claim(
-    df: pd.DataFrame, claim: Claim, *, embedded: bool = False, level: float | None = None
+    df: pd.DataFrame,
+    claim: Claim,
+    *,
+    embedded: bool = False,
+    level: float | None = None,
+    resolution: float | None = None,
 ) -> ClaimResult:
-    """Every check of one claim on the summary, judged at the one-sided `level` (default:
-    claims.yaml's), and its combined verdict."""
+    """Every check of one claim on the summary, judged at the one-sided `level` with the
+    `resolution` (default: claims.yaml's), and its combined verdict."""
     f = claim.fields
     if claim.kind == "gain_grows":
         checks = C.gain_grows(df, f, embedded)
@@ -225,8 +241,10 @@ def evaluate_claim(
             "best_of": C.best_of,
         }[claim.kind]
         checks = checks + kind(df, f, blocks)
-    level = load_claims()[0].level if level is None else level
-    checks = [judged(c, level) for c in checks]
+    rule = load_claims()[0]
+    level = rule.level if level is None else level
+    resolution = rule.resolution if resolution is None else resolution
+    checks = [judged(c, level, resolution) for c in checks]
     return ClaimResult(claim, checks, combine(checks, claim.quantifier))
 
 
@@ -236,10 +254,15 @@ def evaluate_claims(
     *,
     embedded: bool = False,
     level: float | None = None,
+    resolution: float | None = None,
 ) -> list[ClaimResult]:
     """Every claim (default: those of claims.yaml) on the summary, none left out, judged at
-    the one-sided `level` (default: claims.yaml's)."""
+    the one-sided `level` with the `resolution` (default: claims.yaml's)."""
     rule, default = load_claims()
     claims = default if claims is None else claims
     level = rule.level if level is None else level
-    return [evaluate_claim(df, c, embedded=embedded, level=level) for c in claims]
+    resolution = rule.resolution if resolution is None else resolution
+    return [
+        evaluate_claim(df, c, embedded=embedded, level=level, resolution=resolution)
+        for c in claims
+    ]

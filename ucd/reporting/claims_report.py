@@ -97,15 +97,16 @@ def check_row(check: Check) -> list[str]:
 
 def rule_summary(rule: Rule) -> str:
     """The level and the rule in one paragraph, for the head of the page."""
-    pct = rule.percent
+    pct, r = rule.percent, f"{rule.resolution:g}"
     return (
         f"Each check pairs A and B by seed (d = A - B) and tests mean(d) one-sided at the "
         f"{pct} level (`level` in claims.yaml) with a t interval over the n seeds: it holds "
-        f"when the lower {pct} bound of mean(d) is above 0, does not hold when the upper "
-        f"{pct} bound is below 0, and is inconclusive otherwise (also with fewer than 2 "
-        f"seeds). A check says holds, or does not hold, wrongly at most "
-        f"{100 - 100 * rule.level:g} % of the time if the seeds' differences are independent "
-        f"and normal. The full rule is below."
+        f"when the lower {pct} bound of mean(d) is above +{r}, does not hold when the upper "
+        f"{pct} bound is below -{r}, and is inconclusive otherwise (also with fewer than 2 "
+        f"seeds), where {r} mIoU points is the resolution (`resolution` in claims.yaml: a "
+        f"floating-point path, as on another machine, moves a cell by about a point). A check "
+        f"says holds, or does not hold, wrongly at most {100 - 100 * rule.level:g} % of the "
+        f"time if the seeds' differences are independent and normal. The full rule is below."
     )
 
 

@@ -157,7 +157,9 @@ def _cmd_claims(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out}: unknown format {out.suffix!r}; use .md or .html")
     df = _summary(args.summary)
     rule, claims = load_claims(args.claims) if args.claims else load_claims()
-    results = evaluate_claims(df, claims, embedded=args.embedded, level=rule.level)
+    results = evaluate_claims(
+        df, claims, embedded=args.embedded, level=rule.level, resolution=rule.resolution
+    )
     text = render[out.suffix.lower()](results, rule, df, args.summary, args.embedded)
     if args.note:  # first thing the page says
         text = (f"**{args.note}**\n\n{text}" if out.suffix.lower() == ".md" else
