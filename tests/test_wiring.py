@@ -184,6 +184,29 @@ def test_every_term_counts_with_its_methods_yaml_weight(step0, tiny_splits, tmp_
     assert sums["total"] == pytest.approx(expected, rel=1e-5)
 
 
+def test_ilt_distils_the_last_stage_train_mode_new_against_eval_mode_old(step0, tiny_splits,
+                                                                         tmp_path):
+    """ILT as MiB's code runs it (MiB/train.py:88, 117-118; run.py:216-219): 100 x MSE between
+    the new model's body output with batch statistics (train mode, BN not frozen) and the old
+    model's with its running statistics (eval mode). At the first iteration both models hold
+    the same weights, so the whole term is the train/eval batch-norm gap: 0 if either model
+    ran in the other's mode (issue 21)."""
+    import copy
+
+    step = _step1(step0, tiny_splits, tmp_path, "ilt")
+    images, labels = _first_batch(step)
+    new, old = copy.deepcopy(step.model).train(), copy.deepcopy(step.ctx.old_model).eval()
+    with torch.no_grad():  # (a train-mode pass moves the running statistics: eval first)
+        old_body = old.body(images)[-1]
+        same_mode = (copy.deepcopy(new).eval().body(images)[-1] - old_body).pow(2).mean()
+        new_body = new.body(images)[-1]
+    expected = 100 * float((new_body - old_body).pow(2).mean())
+    assert float(same_mode) == pytest.approx(0.0, abs=1e-10) and expected > 1e-3
+    sums, problem = engine.forward_backward(step, images, labels)
+    assert problem is None
+    assert sums["ilt_feat"] == pytest.approx(expected, rel=1e-5)
+
+
 # ------------------------------------------------------------------ old model and start weights
 
 
