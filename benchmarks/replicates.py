@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from ucd.config import deep_merge  # noqa: E402
@@ -97,8 +98,29 @@ def compare(a: Path, b: Path, embedded: bool = True) -> int:
         step0 = s[(s["step"] == 0) & (s["method"] == "ft")]["images_per_s"]
         print(f"{name}: step-0 images/s (summary.csv, ft rows): "
               f"{', '.join(f'{v:.1f}' for v in step0)}")
-    print(f"verdicts that differ: {differ} of {len(ra)}")
+    print(f"verdicts that differ: {differ} of {len(ra)}\n")
+    print(moved_table(merged))
     return 1 if differ else 0
+
+
+def moved_table(merged: pd.DataFrame) -> str:
+    """Markdown: per benchmark and method, mIoU after the last step (mean over seeds) of A and
+    of B, and the largest change of one seed's cell between them (points)."""
+    keys = ["dataset", "task", "setting", "method"]
+    last = merged[merged["step"] == merged.groupby(keys)["step"].transform("max")]
+    lines = ["| benchmark | method | " + " | ".join(
+        f"{m[5:]} A / B (max moved)" for m in MIOU) + " | seeds |", "|---" * 6 + "|"]
+    for key, g in last.groupby(keys, sort=True):
+        cells = []
+        for m in MIOU:
+            a, b = g[f"{m}_a"], g[f"{m}_b"]
+            moved = (a - b).abs().max(skipna=True)
+            cells.append("-" if a.isna().all() else
+                         f"{100 * a.mean():.1f} / {100 * b.mean():.1f} ({100 * moved:.1f})")
+        seeds = ",".join(str(s) for s in sorted(g["seed"]))
+        lines.append(f"| {'/'.join(map(str, key[:3]))} | {key[3]} | {' | '.join(cells)} "
+                     f"| {seeds} |")
+    return "\n".join(lines)
 
 
 def _b(x: float) -> str:
