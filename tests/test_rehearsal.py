@@ -25,10 +25,10 @@ from tests.conftest import flat
 from ucd.config import IDENTITY, deep_merge
 from ucd.data.fixtures import generate
 from ucd.data.splits import compute_split
-from ucd.distributed import accumulation_steps
-from ucd.engine import contrast_group
 from ucd.methods import get_method
 from ucd.plan import Plan
+from ucd.training.distributed import accumulation_steps
+from ucd.training.engine import contrast_group
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 42

@@ -21,8 +21,8 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from ucd.config import RunConfig, load_run, write_yaml_atomic
-    from ucd.engine import train_step
-    from ucd.resume import Preempted
+    from ucd.training.engine import train_step
+    from ucd.training.resume import Preempted
 
     if args.run_json:  # the workflow passes the resolved config; it is kept beside the model
         run = RunConfig.from_dict(json.loads(args.run_json), where="--run-json")

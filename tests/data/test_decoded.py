@@ -19,7 +19,7 @@ from tests.conftest import make_run
 from ucd.data import decoded
 from ucd.data.base import InputDataError, get_reader
 from ucd.data.step import make_dataset
-from ucd.engine import train_step
+from ucd.training.engine import train_step
 
 ROOT = Path(__file__).resolve().parents[2]
 
