@@ -37,7 +37,7 @@ from ucd.config import ConfigError, RunConfig, write_yaml_atomic  # noqa: E402
 from ucd.data import digits, splits  # noqa: E402
 from ucd.data.base import InputDataError, get_reader  # noqa: E402
 from ucd.data.step import make_dataset  # noqa: E402
-from ucd.layers import resolve  # noqa: E402
+from ucd.planning.resolve import resolve  # noqa: E402
 from ucd.training.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from ucd.training.resume import RESUME_EXIT_CODE  # noqa: E402
 

@@ -377,7 +377,7 @@ def training_jobs(configs: list[str]) -> tuple[list[dict], int]:
     from ucd.cost.counts import iterations, set_size, step_images
     from ucd.cost.estimate import run_of
     from ucd.methods import get_method
-    from ucd.plan import Plan
+    from ucd.planning.plan import Plan
 
     config = merged_config(configs)
     plan = Plan(config)

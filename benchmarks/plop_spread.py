@@ -45,7 +45,7 @@ from ucd.evaluation.evaluate import Predictions, confusion, evaluate_checkpoint 
 from ucd.losses.plop_pseudo import EntropyHistogram, normalized_entropy  # noqa: E402
 from ucd.methods.terms.classification import PlopPseudoCE  # noqa: E402
 from ucd.models import build_model  # noqa: E402
-from ucd.plan import Cell, Plan  # noqa: E402
+from ucd.planning.plan import Cell, Plan  # noqa: E402
 from ucd.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from ucd.training.engine import prepare_model, seed_everything, set_up, train_step  # noqa: E402
 

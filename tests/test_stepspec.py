@@ -15,7 +15,7 @@ import torch
 from ucd.config import ConfigError, ModelConfig
 from ucd.methods import Clock, build_adapters, build_terms, step_spec
 from ucd.models import build_model
-from ucd.plan import Cell, Plan
+from ucd.planning.plan import Cell, Plan
 from ucd.spec import StepSpec, sharing_key
 
 REPO = Path(__file__).resolve().parents[1]

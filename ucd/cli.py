@@ -107,7 +107,7 @@ def _spec_facts(run) -> dict[str, tuple]:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ucd.layers import LAYERS, check_static, derived, explain, resolve
+    from ucd.planning.resolve import LAYERS, check_static, derived, explain, resolve
 
     config = _merged_config(args.config)
     check_static(config)

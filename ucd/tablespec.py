@@ -1,7 +1,7 @@
 """The paper's tables and figures as data (``ucd/reporting/tables.yaml``): loading,
 validation, the embedded-benchmark mapping and the runs each table needs.
 
-It sits below the plan and the reporting: the workflow grid (:mod:`ucd.plan`) reads which
+It sits below the plan and the reporting: the workflow grid (:mod:`ucd.planning.plan`) reads which
 runs a table needs from here, the reports (:mod:`ucd.reporting.tables`, which re-exports
 these names) read how to lay them out."""
 

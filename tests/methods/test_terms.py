@@ -374,7 +374,7 @@ def test_sdr_terms_can_be_idle_at_step_0_while_prototypes_accumulate(name):
 
 
 def test_dataset_overrides_reach_the_run_config(tiny_config):
-    from ucd.layers import resolve
+    from ucd.planning.resolve import resolve
 
     tiny_config["overrides"] = [{"match": {"dataset": "digits", "task": "5-1",
                                            "method": ["mib", "mib_ucd"]},

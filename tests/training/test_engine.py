@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 from tests.conftest import make_run
 from ucd.config import ConfigError
-from ucd.layers import resolve
 from ucd.models import build_model
+from ucd.planning.resolve import resolve
 from ucd.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ucd.training.engine import make_loader, prepare_model, train_step
 

@@ -65,7 +65,7 @@ def collect(args: argparse.Namespace) -> Result:
     from ucd.cost.estimate import estimate
     from ucd.cost.measured import finished_runs, load_times
     from ucd.cost.rates import EvalRates, Rates, table7
-    from ucd.plan import Plan
+    from ucd.planning.plan import Plan
 
     snakefile = Path(args.snakefile) if args.snakefile else repo_snakefile()
     config = workflow_config(snakefile, args.configs, args.config)

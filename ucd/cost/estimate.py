@@ -11,7 +11,7 @@ from ucd.config import RunConfig
 from ucd.cost.counts import Count, iterations, set_size, step_images
 from ucd.cost.dag import Job
 from ucd.cost.rates import EvalRates, Figure, Rates, Shape, eval_shape, shape_of
-from ucd.plan import Cell, Plan
+from ucd.planning.plan import Cell, Plan
 from ucd.spec import StepSpec
 
 TRAIN_RULES = ("train", "train_shared")

@@ -29,8 +29,8 @@ from typing import Any, NamedTuple
 
 from ucd.config import ConfigError, LabelsConfig, RunConfig
 from ucd.data.tasks import get_dataset_info, get_task, list_tasks
-from ucd.layers import method_of, resolve
 from ucd.methods import get_method, step_spec
+from ucd.planning.resolve import method_of, resolve
 from ucd.spec import VOLATILE, StepSpec, training_key
 from ucd.tablespec import required_runs
 
