@@ -33,10 +33,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ucd.config import ConfigError, RunConfig, write_yaml_atomic  # noqa: E402
 from ucd.data import digits, splits  # noqa: E402
 from ucd.data.base import InputDataError, get_reader  # noqa: E402
 from ucd.data.step import make_dataset  # noqa: E402
+from ucd.facts.config import ConfigError, RunConfig, write_yaml_atomic  # noqa: E402
 from ucd.planning.resolve import resolve  # noqa: E402
 from ucd.training.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from ucd.training.resume import RESUME_EXIT_CODE  # noqa: E402

@@ -58,10 +58,10 @@ def instrument(clock: Clock) -> None:
     import numpy as np
 
     import ucd.cli
-    import ucd.config
     import ucd.data.step
     import ucd.evaluation.evaluate as ev
     import ucd.evaluation.records
+    import ucd.facts.config
     import ucd.training.engine
 
     for owner, attr, name in [
@@ -76,7 +76,7 @@ def instrument(clock: Clock) -> None:
         (ev, "make_dataset", "data set-up"),
         (ev, "evaluate_checkpoint", "evaluation"),
         (ucd.training.engine, "save_checkpoint", "checkpoint write"),
-        (ucd.config, "write_yaml_atomic", "writing outputs"),
+        (ucd.facts.config, "write_yaml_atomic", "writing outputs"),
         (ucd.evaluation.records, "write_json_atomic", "writing outputs"),
         (np, "savez_compressed", "writing outputs"),
     ]:

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from ucd.config import RunConfig, deep_merge, load_yaml  # noqa: E402
 from ucd.evaluation.evaluate import evaluate_checkpoint  # noqa: E402
 from ucd.evaluation.records import cell_metrics, write_json_atomic  # noqa: E402
+from ucd.facts.config import RunConfig, deep_merge, load_yaml  # noqa: E402
 from ucd.methods import list_methods  # noqa: E402
 from ucd.planning.plan import Cell, Plan  # noqa: E402
 from ucd.training.engine import train_step  # noqa: E402

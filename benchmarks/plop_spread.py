@@ -202,7 +202,7 @@ def shares(ckpt: Path, rows: list[int], cols: list[int]) -> list[list[float]]:
 
 
 def _model_config(run: dict[str, Any]) -> Any:
-    from ucd.config import RunConfig
+    from ucd.facts.config import RunConfig
 
     return RunConfig.from_dict(run).model
 

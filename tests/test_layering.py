@@ -82,6 +82,15 @@ def test_no_import_points_up() -> None:
     assert violations(ucd_files(), table) == []
 
 
+def test_only_entry_points_sit_loose_at_the_top_of_ucd() -> None:
+    """The folder tree reads as the layers: a module beside the packages of ucd/ is an entry
+    point (the top layer, DESIGN.md's interface); every other unit is a package of its layer."""
+    table = layers((REPO / "DESIGN.md").read_text())
+    top = max(table.values())
+    loose = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert {m for m in loose if table.get(m) != top} == set()
+
+
 @pytest.mark.parametrize("source, found", [
     ("from ucd.training.engine import train_step\n",
      ["ucd.data.x:1 imports ucd.training.engine"]),

@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from tests.conftest import flat
-from ucd.config import IDENTITY, deep_merge
 from ucd.data.fixtures import generate
 from ucd.data.splits import compute_split
+from ucd.facts.config import IDENTITY, deep_merge
 from ucd.methods import get_method
 from ucd.planning.plan import Plan
 from ucd.training.distributed import accumulation_steps

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ucd.config import config_hash, deep_merge
+from ucd.facts.config import config_hash, deep_merge
 from ucd.planning.plan import Plan, training_key
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,9 +21,9 @@ from PIL import Image
 
 import ucd.training.engine as engine
 from tests.conftest import make_run
-from ucd.config import ConfigError
 from ucd.data.splits import load_split, save_split
 from ucd.evaluation.evaluate import evaluate_checkpoint
+from ucd.facts.config import ConfigError
 from ucd.losses import kd_loss, ucd_loss, unbiased_cross_entropy, unbiased_kd
 from ucd.methods.terms.common import labels_at
 from ucd.training.checkpoint import load_checkpoint

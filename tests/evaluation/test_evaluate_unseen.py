@@ -8,9 +8,9 @@ import pytest
 
 import ucd.training.engine as engine
 from tests.conftest import make_run
-from ucd.config import ConfigError
 from ucd.data.step import make_dataset
 from ucd.evaluation.evaluate import evaluate_checkpoint
+from ucd.facts.config import ConfigError
 from ucd.training.checkpoint import load_checkpoint, save_checkpoint
 
 

@@ -14,9 +14,9 @@ import ucd.methods.terms.replay as recall_term
 import ucd.training.engine as engine
 from tests.conftest import make_run
 from tests.faults import sigterm_at
-from ucd.config import ConfigError
 from ucd.data.replay import DigitsSource, build_replay_set
 from ucd.evaluation.evaluate import evaluate_checkpoint
+from ucd.facts.config import ConfigError
 from ucd.training.checkpoint import load_checkpoint
 from ucd.training.resume import Preempted
 

@@ -334,7 +334,7 @@ def test_ucd_official_is_mib_plus_ucd_with_the_official_label_policy():
     assert [(t.name, t.weight) for t in terms] == [("mib_ce", 1.0), ("mib_kd", 10.0),
                                                    ("ucd", 0.01)]
     # at step 0 the terms needing an old model drop out (the workflow trains ft's shared
-    # step 0 instead: tests/test_stepspec.py)
+    # step 0 instead: tests/facts/test_stepspec.py)
     assert [t.name for t in official.build_terms(official.default_params(), 0)] == ["mib_ce"]
 
 

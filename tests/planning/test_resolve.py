@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ucd.cli import main as ucd_main
-from ucd.config import SECTIONS, ConfigError, deep_merge
+from ucd.facts.config import SECTIONS, ConfigError, deep_merge
 from ucd.planning.resolve import check_static, explain, resolve
 from ucd.workflow.schema import workflow_schema
 

@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 from tests.conftest import make_run
-from ucd.config import TrainConfig
+from ucd.facts.config import TrainConfig
 from ucd.models.abn import ActivatedBatchNorm, SyncActivatedBatchNorm, norm_act
 from ucd.training.checkpoint import load_checkpoint
 from ucd.training.distributed import (
@@ -212,7 +212,7 @@ def test_two_devices_on_one_process_equal_two_ranks(tiny_config, digits_no_ignor
 
 
 def test_devices_must_split_the_batch_and_the_ranks(tiny_config, tiny_splits):
-    from ucd.config import ConfigError
+    from ucd.facts.config import ConfigError
     from ucd.methods import TERMS
     from ucd.training.engine import contrast_group
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import make_run
-from ucd.config import ConfigError
+from ucd.facts.config import ConfigError
 from ucd.models import build_model
 from ucd.planning.resolve import resolve
 from ucd.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -110,7 +110,7 @@ def test_negative_lr_is_refused(tiny_config):
 
 def test_min_iterations_adds_whole_epochs_until_the_floor_is_reached(tiny_config, tiny_splits,
                                                                       tmp_path):
-    from ucd.config import OptimConfig
+    from ucd.facts.config import OptimConfig
 
     assert OptimConfig(epochs=3, min_iterations=100).epochs_for(30) == 4  # ceil(100 / 30)
     assert OptimConfig(epochs=3, min_iterations=50).epochs_for(30) == 3  # 90 >= 50 already

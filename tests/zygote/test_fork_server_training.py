@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from tests.conftest import make_run
-from ucd.config import write_yaml_atomic
+from ucd.facts.config import write_yaml_atomic
 from ucd.training.checkpoint import load_checkpoint
 from ucd.zygote import control
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ucd.config import deep_merge, load_yaml
+from ucd.facts.config import deep_merge, load_yaml
 
 DEFAULT_TIMES = "step_times.json"  # under the config's results directory
 

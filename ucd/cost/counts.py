@@ -8,8 +8,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from ucd.config import RunConfig
 from ucd.data.tasks import get_dataset_info, get_task
+from ucd.facts.config import RunConfig
 
 TASKS_YAML = "ucd/data/tasks.yaml"
 

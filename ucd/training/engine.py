@@ -4,7 +4,7 @@
 optimiser), start or resume, iterate (one optimiser step per global batch), save a resumable
 state when asked, finish (hooks, checkpoint). The engine is method-agnostic: everything a
 method changes (its loss terms, the head initialisation, the label policy, extra data) comes
-from the step spec (:class:`~ucd.spec.StepSpec`: the run config and the facts the method layer
+from the step spec (:class:`~ucd.facts.spec.StepSpec`: the run config and the facts the method layer
 derived from it), never from the method's name. SGD with Nesterov momentum and
 a poly learning-rate schedule, as in the paper.
 """
@@ -25,8 +25,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ucd.config import ConfigError, RunConfig
 from ucd.data.step import make_dataset
+from ucd.facts.config import ConfigError, RunConfig
+from ucd.facts.progress import Progress
+from ucd.facts.spec import StepSpec
 from ucd.methods import (
     Batch,
     Clock,
@@ -38,8 +40,6 @@ from ucd.methods import (
     step_spec,
 )
 from ucd.models import build_model
-from ucd.progress import Progress
-from ucd.spec import StepSpec
 from ucd.training import distributed as ddp
 from ucd.training.checkpoint import (
     CheckpointError,

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ucd.config import config_hash
 from ucd.data.seeding import sample_seed
+from ucd.facts.config import config_hash
 from ucd.training.checkpoint import UnsafeFileError, load_plain
 
 log = logging.getLogger("ucd.training.resume")

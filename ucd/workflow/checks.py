@@ -12,9 +12,9 @@ from typing import Any
 
 import jsonschema
 
-from ucd.config import ConfigError
 from ucd.data.fixtures import FIXTURES
 from ucd.data.tasks import check_setting, get_dataset_info, get_task
+from ucd.facts.config import ConfigError
 from ucd.planning.plan import Cell, Plan
 from ucd.planning.resolve import check_static, method_of
 from ucd.reporting.tables import available

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ucd.config import ConfigError, RunConfig
 from ucd.evaluation.records import cell_metrics, write_json_atomic
+from ucd.facts.config import ConfigError, RunConfig
 from ucd.planning.plan import Cell, Plan
 from ucd.reporting.tables import available, display_name, get_spec, required_runs
 

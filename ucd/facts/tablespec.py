@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-TABLES_FILE = Path(__file__).with_name("reporting") / "tables.yaml"
+TABLES_FILE = Path(__file__).parents[1] / "reporting" / "tables.yaml"
 VALUE_COLUMNS = ("old", "new", "all", "memory", "time")
 _STEP_COLUMN = re.compile(r"^step([1-9][0-9]*)$")
 
