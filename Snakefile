@@ -1,6 +1,6 @@
 # ucd: class-incremental semantic segmentation (UCD, TPAMI) -- the experiment workflow.
 #
-# Results path scheme (RESULTS = config `results`; decided in ucd/plan.py):
+# Results path scheme (RESULTS = config `results`; decided in ucd/planning/plan.py):
 #   RESULTS/data/{dataset}/                          generated data (embedded benchmark)
 #   RESULTS/decoded/{dataset}/                       its images decoded once, for every job
 #   RESULTS/.ucd-zygote/                             fork server of a local run's trainings
@@ -31,7 +31,7 @@ from ucd.workflow.checks import check_config, check_schema
 from ucd.workflow.fork_server import start_fork_server, stop_fork_server
 from ucd.workflow.helpers import WorkflowHelpers, ucd_command
 
-# What the rule files use: config, RESULTS, PLAN (ucd.plan), WF (ucd.workflow.helpers:
+# What the rule files use: config, RESULTS, PLAN (ucd.planning.plan), WF (ucd.workflow.helpers:
 # input functions, parameters, resources) and the names imported above.
 config["ucd_command"] = ucd_command(config)
 check_schema(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")

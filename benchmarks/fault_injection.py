@@ -33,13 +33,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ucd.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from ucd.config import ConfigError, RunConfig, write_yaml_atomic  # noqa: E402
 from ucd.data import digits, splits  # noqa: E402
 from ucd.data.base import InputDataError, get_reader  # noqa: E402
 from ucd.data.step import make_dataset  # noqa: E402
-from ucd.layers import resolve  # noqa: E402
-from ucd.resume import RESUME_EXIT_CODE  # noqa: E402
+from ucd.facts.config import ConfigError, RunConfig, write_yaml_atomic  # noqa: E402
+from ucd.planning.resolve import resolve  # noqa: E402
+from ucd.training.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from ucd.training.resume import RESUME_EXIT_CODE  # noqa: E402
 
 TINY_MODEL = {
     "backbone": "resnet18",
@@ -190,7 +190,7 @@ def expect(exc: type[BaseException], fragment: str, fn: Callable[[], object]) ->
 
 
 def corrupt_input_cases(work: Path, config: dict, root: Path) -> list[tuple[str, Callable]]:
-    from ucd.engine import train_step
+    from ucd.training.engine import train_step
 
     ref = work / "ref" / "model.pt"
     run1 = make_run(config, work, step=1)

@@ -30,13 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from ucd.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig  # noqa: E402
 from ucd.cost.measured import merge_times  # noqa: E402
 from ucd.cost.rates import model_label  # noqa: E402
 from ucd.data.tasks import get_task  # noqa: E402
-from ucd.distributed import precision_of  # noqa: E402
+from ucd.facts.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig  # noqa: E402
 from ucd.methods import Batch, Clock, StepContext, get_method, step_spec  # noqa: E402
 from ucd.models import build_model  # noqa: E402
+from ucd.training.distributed import precision_of  # noqa: E402
 
 METHODS = ("ft", "mib", "mib_ucd")
 

@@ -223,8 +223,8 @@ def profile_job(configs: list[str], pattern: str, repeat: int, via: str) -> dict
 
 def step_images_of(argv: list[str]) -> int:
     """Training images of the job's step (from its --run-json)."""
-    from ucd.config import RunConfig
     from ucd.cost.counts import step_images
+    from ucd.facts.config import RunConfig
     from ucd.methods import get_method
 
     run = RunConfig.from_dict(json.loads(argv[argv.index("--run-json") + 1]))
@@ -377,7 +377,7 @@ def training_jobs(configs: list[str]) -> tuple[list[dict], int]:
     from ucd.cost.counts import iterations, set_size, step_images
     from ucd.cost.estimate import run_of
     from ucd.methods import get_method
-    from ucd.plan import Plan
+    from ucd.planning.plan import Plan
 
     config = merged_config(configs)
     plan = Plan(config)
@@ -398,7 +398,7 @@ def training_jobs(configs: list[str]) -> tuple[list[dict], int]:
 
 
 def merged_config(configs: list[str]) -> dict:
-    from ucd.config import deep_merge, load_yaml
+    from ucd.facts.config import deep_merge, load_yaml
 
     config: dict = {}
     for path in ["config.yaml", *configs]:

@@ -58,25 +58,25 @@ def instrument(clock: Clock) -> None:
     import numpy as np
 
     import ucd.cli
-    import ucd.config
     import ucd.data.step
-    import ucd.engine
     import ucd.evaluation.evaluate as ev
     import ucd.evaluation.records
+    import ucd.facts.config
+    import ucd.training.engine
 
     for owner, attr, name in [
         (ucd.cli, "main", "other (CLI, config, logging)"),
-        (ucd.engine, "train_step", "training"),
-        (ucd.engine, "load_checkpoint", "checkpoint read"),
+        (ucd.training.engine, "train_step", "training"),
+        (ucd.training.engine, "load_checkpoint", "checkpoint read"),
         (ev, "load_checkpoint", "checkpoint read"),
-        (ucd.engine, "prepare_model", "model build"),
+        (ucd.training.engine, "prepare_model", "model build"),
         (ev, "build_model", "model build"),
-        (ucd.engine, "training_dataset", "data set-up"),
-        (ucd.engine, "make_loader", "data set-up"),
+        (ucd.training.engine, "training_dataset", "data set-up"),
+        (ucd.training.engine, "make_loader", "data set-up"),
         (ev, "make_dataset", "data set-up"),
         (ev, "evaluate_checkpoint", "evaluation"),
-        (ucd.engine, "save_checkpoint", "checkpoint write"),
-        (ucd.config, "write_yaml_atomic", "writing outputs"),
+        (ucd.training.engine, "save_checkpoint", "checkpoint write"),
+        (ucd.facts.config, "write_yaml_atomic", "writing outputs"),
         (ucd.evaluation.records, "write_json_atomic", "writing outputs"),
         (np, "savez_compressed", "writing outputs"),
     ]:
@@ -92,8 +92,8 @@ def prepare(out: str, launch: float, first: float, first_cpu: float) -> None:
     import ucd.cli  # noqa: F401  (what `python -m ucd` imports first)
 
     t_cli, c_cli = time.perf_counter(), time.process_time()
-    import ucd.engine  # noqa: F401  (what `ucd train` imports before it trains)
     import ucd.evaluation.evaluate  # noqa: F401
+    import ucd.training.engine  # noqa: F401  (what `ucd train` imports before it trains)
 
     t_train, c_train = time.perf_counter(), time.process_time()
     instrument(clock)

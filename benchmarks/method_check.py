@@ -24,9 +24,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ucd.engine import train_step  # noqa: E402
 from ucd.evaluation.evaluate import evaluate_checkpoint  # noqa: E402
-from ucd.plan import Cell, Plan  # noqa: E402
+from ucd.planning.plan import Cell, Plan  # noqa: E402
+from ucd.training.engine import train_step  # noqa: E402
 
 
 def plan_for(results: Path | None, method: str, setting: str, seed: int) -> Plan:

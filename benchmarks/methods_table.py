@@ -2,10 +2,10 @@
 
 One setting (digits 5-5, disjoint by default) with the default embedded configuration of
 ``config.yaml`` (``datasets.digits``) and one seed. Trainings are shared as the workflow shares
-them (``ucd.plan``): one plain-CE step 0 for every method whose step 0 is ft's, an own step 0
-for the others (EWC, PI, RW, SDR, MiB+SDR), one Joint training; a cell reusing a shared training
-gets its metrics from the shared confusion matrix with its own columns. Columns as in the paper:
-old = step-0 classes without background, new = classes added after step 0, all = every class but
+them (``ucd.planning.plan``): one plain-CE step 0 for every method whose step 0 is ft's, an own step
+0 for the others (EWC, PI, RW, SDR, MiB+SDR), one Joint training; a cell reusing a shared training
+gets its metrics from the shared confusion matrix with its own columns. Columns as in the paper: old
+= step-0 classes without background, new = classes added after step 0, all = every class but
 background; bg = background IoU.
 
 Usage: python benchmarks/methods_table.py [--config config.yaml] [--setting disjoint]
@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from ucd.config import RunConfig, deep_merge, load_yaml  # noqa: E402
-from ucd.engine import train_step  # noqa: E402
 from ucd.evaluation.evaluate import evaluate_checkpoint  # noqa: E402
 from ucd.evaluation.records import cell_metrics, write_json_atomic  # noqa: E402
+from ucd.facts.config import RunConfig, deep_merge, load_yaml  # noqa: E402
 from ucd.methods import list_methods  # noqa: E402
-from ucd.plan import Cell, Plan  # noqa: E402
+from ucd.planning.plan import Cell, Plan  # noqa: E402
+from ucd.training.engine import train_step  # noqa: E402
 
 TABLE_METHODS = [
     "ft", "lwf", "lwf_mc", "ilt", "ilt_dagger", "ewc", "pi", "rw", "mib", "sdr", "mib_sdr",

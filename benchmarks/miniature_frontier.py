@@ -2,7 +2,7 @@
 
 A design is a generator style (``ucd.data.digits.generate``'s arguments) and a
 ``datasets.digits`` section merged over config.yaml's. Each runs digits 5-5 through the real
-pipeline (generate -> split -> ``ucd.plan.Plan`` -> ``ucd.engine.train_step`` ->
+pipeline (generate -> split -> ``ucd.planning.plan.Plan`` -> ``ucd.training.engine.train_step`` ->
 ``evaluate_checkpoint``) in this process with one torch thread: step 0 of both settings (shared
 as the workflow shares it), Joint, and step 1 of ``--methods``, and prints old/new mIoU and the
 CPU-seconds (``time.process_time``) of every job, so that a design's cost and what it buys are
@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO))
 
 from ucd.data.digits import generate  # noqa: E402
 from ucd.data.splits import compute_split, save_split  # noqa: E402
-from ucd.engine import train_step  # noqa: E402
 from ucd.evaluation.evaluate import evaluate_checkpoint  # noqa: E402
-from ucd.plan import Cell, Plan  # noqa: E402
+from ucd.planning.plan import Cell, Plan  # noqa: E402
+from ucd.training.engine import train_step  # noqa: E402
 
 # The round-2 benchmark: 48-px images, 95 % of them one digit, lr 0.02 then 0.01, 3 then 2
 # epochs, batch 16, flips (its generator style spelled out: the defaults have changed).

@@ -13,7 +13,7 @@ This script trains step 0 for both seeds once, then PLOP's step 1 for every cros
 thresholds fixed from outside, and also with thresholds read as PLOP's own code reads them
 ("official"). It records the per-class thresholds each seed computes and the old/new
 confusion of each step-0 model, and prints one table. Everything runs in this process, one
-torch thread, through the real engine (``ucd.engine.train_step``) and evaluation.
+torch thread, through the real engine (``ucd.training.engine.train_step``) and evaluation.
 
     python benchmarks/plop_spread.py                      # disjoint, seeds 42 43
     python benchmarks/plop_spread.py --setting overlapped
@@ -38,16 +38,16 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from miniature_frontier import DESIGNS, merged  # noqa: E402
 
-from ucd.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from ucd.data.digits import generate  # noqa: E402
 from ucd.data.splits import compute_split, save_split  # noqa: E402
 from ucd.data.step import make_dataset  # noqa: E402
-from ucd.engine import prepare_model, seed_everything, set_up, train_step  # noqa: E402
 from ucd.evaluation.evaluate import Predictions, confusion, evaluate_checkpoint  # noqa: E402
 from ucd.losses.plop_pseudo import EntropyHistogram, normalized_entropy  # noqa: E402
 from ucd.methods.terms.classification import PlopPseudoCE  # noqa: E402
 from ucd.models import build_model  # noqa: E402
-from ucd.plan import Cell, Plan  # noqa: E402
+from ucd.planning.plan import Cell, Plan  # noqa: E402
+from ucd.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from ucd.training.engine import prepare_model, seed_everything, set_up, train_step  # noqa: E402
 
 
 def make_plan(work: Path, setting: str, seeds: list[int],
@@ -202,7 +202,7 @@ def shares(ckpt: Path, rows: list[int], cols: list[int]) -> list[list[float]]:
 
 
 def _model_config(run: dict[str, Any]) -> Any:
-    from ucd.config import RunConfig
+    from ucd.facts.config import RunConfig
 
     return RunConfig.from_dict(run).model
 

@@ -43,8 +43,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from plop_spread import make_plan, relabelled  # noqa: E402
 
-from ucd.engine import set_up  # noqa: E402
 from ucd.losses.plop_pseudo import EntropyHistogram, normalized_entropy  # noqa: E402
+from ucd.training.engine import set_up  # noqa: E402
 
 BINS = 100
 

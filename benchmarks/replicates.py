@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from ucd.config import deep_merge  # noqa: E402
+from ucd.facts.config import deep_merge  # noqa: E402
 from ucd.reporting.aggregate import ID_COLUMNS, read_summary  # noqa: E402
 from ucd.reporting.claims import evaluate_claims  # noqa: E402
 

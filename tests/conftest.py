@@ -85,7 +85,7 @@ def make_run(
     """Resolve a run config for the tiny benchmark, pointing at the session's split file."""
     import dataclasses
 
-    from ucd.layers import resolve
+    from ucd.planning.resolve import resolve
 
     run = resolve(config, dataset="digits", task=task, setting=setting, method=method, step=step,
                   seed=seed)

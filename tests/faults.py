@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
-import ucd.distributed as distributed
-import ucd.engine as engine
-import ucd.resume as resume
+import ucd.training.distributed as distributed
+import ucd.training.engine as engine
+import ucd.training.resume as resume
 
 
 class _Patch:

@@ -47,7 +47,7 @@ def ucd_imports(source: str, module: str) -> list[tuple[int, str]]:
                 target = ".".join([*base, node.module or ""]).strip(".")
             else:
                 target = node.module or ""
-            # `from ucd import distributed` imports the unit `distributed`
+            # `from ucd import training` imports the unit `training`
             names = [f"{target}.{a.name}" for a in node.names] if target == "ucd" else [target]
             out += [(node.lineno, t) for t in names]
     return [(n, t) for n, t in out if t == "ucd" or t.startswith("ucd.")]
@@ -82,13 +82,26 @@ def test_no_import_points_up() -> None:
     assert violations(ucd_files(), table) == []
 
 
+def test_only_entry_points_sit_loose_at_the_top_of_ucd() -> None:
+    """The folder tree reads as the layers: a module beside the packages of ucd/ is an entry
+    point (the top layer, DESIGN.md's interface); every other unit is a package of its layer."""
+    table = layers((REPO / "DESIGN.md").read_text())
+    top = max(table.values())
+    loose = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert {m for m in loose if table.get(m) != top} == set()
+
+
 @pytest.mark.parametrize("source, found", [
-    ("from ucd.engine import train_step\n", ["ucd.data.x:1 imports ucd.engine"]),
+    ("from ucd.training.engine import train_step\n",
+     ["ucd.data.x:1 imports ucd.training.engine"]),
     ("def f():\n    import ucd.cli\n", ["ucd.data.x:2 imports ucd.cli"]),
-    ("from ucd import engine\n", ["ucd.data.x:1 imports ucd.engine"]),
-    ("from ucd.config import RunConfig\nfrom ucd.data.tasks import get_task\n", []),
+    ("from ucd import training\n", ["ucd.data.x:1 imports ucd.training"]),
+    ("from ucd.training import engine\n", ["ucd.data.x:1 imports ucd.training"]),
+    ("from ..training.resume import Preempted\n",
+     ["ucd.data.x:1 imports ucd.training.resume"]),
+    ("from ucd.facts.config import RunConfig\nfrom ucd.data.tasks import get_task\n", []),
 ])
 def test_an_upward_import_is_found(source: str, found: list[str]) -> None:
-    table = {"config": 0, "data": 1, "engine": 5, "cli": 8}
+    table = {"facts": 0, "data": 1, "training": 5, "cli": 8}
     got = violations({"ucd.data.x": source}, table)
     assert [g.split(" (")[0] for g in got] == found

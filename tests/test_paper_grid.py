@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from tests.conftest import flat
-from ucd.config import IDENTITY, deep_merge
-from ucd.plan import Cell, Plan
+from ucd.facts.config import IDENTITY, deep_merge
+from ucd.planning.plan import Cell, Plan
 from ucd.reporting.tables import batch_size_variant, get_spec
 
 REPO = Path(__file__).resolve().parents[1]

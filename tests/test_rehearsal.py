@@ -1,6 +1,6 @@
 """config/rehearsal.yaml is the paper's grid at another scale, nothing else.
 
-Both grids are resolved with ucd.plan.Plan (config.yaml + config/paper.yaml, and the same +
+Both grids are resolved with ucd.planning.plan.Plan (config.yaml + config/paper.yaml, and the same +
 config/rehearsal.yaml) and compared run config by run config, field by field: a field outside
 SCALE_KEYS that differs fails (a per-row convention the rehearsal would not rehearse). Paths
 may differ only by the results folder (and a replay set's images per class). The two DAGs must
@@ -22,13 +22,13 @@ import pytest
 import yaml
 
 from tests.conftest import flat
-from ucd.config import IDENTITY, deep_merge
 from ucd.data.fixtures import generate
 from ucd.data.splits import compute_split
-from ucd.distributed import accumulation_steps
-from ucd.engine import contrast_group
+from ucd.facts.config import IDENTITY, deep_merge
 from ucd.methods import get_method
-from ucd.plan import Plan
+from ucd.planning.plan import Plan
+from ucd.training.distributed import accumulation_steps
+from ucd.training.engine import contrast_group
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 42

@@ -107,10 +107,10 @@ def test_seeds_do_not_collide(tmp_path) -> None:
 
 
 def trained_at_step0(run, method_params: dict | None = None) -> str:
-    """What step 0 of a run config trains, written here independently of ucd.plan: data (Joint:
-    every class of the dataset; otherwise the setting, step-0 classes and later classes, which
-    select the images), loss terms as built for step 0, label policy at step 0, model, optimiser,
-    training and evaluation settings that change results, dataset and seed."""
+    """What step 0 of a run config trains, written here independently of ucd.planning.plan: data
+    (Joint: every class of the dataset; otherwise the setting, step-0 classes and later classes,
+    which select the images), loss terms as built for step 0, label policy at step 0, model,
+    optimiser, training and evaluation settings that change results, dataset and seed."""
     from ucd.data.tasks import get_task
     from ucd.methods import get_method
 
@@ -139,7 +139,7 @@ def trained_at_step0(run, method_params: dict | None = None) -> str:
 def test_shared_trainings_hold_identical_trainings(paper_jobs, paper_config) -> None:
     """Every cell reading a shared training would train exactly what that training trains, and
     no two shared trainings train the same thing."""
-    from ucd.plan import Cell, Plan
+    from ucd.planning.plan import Cell, Plan
 
     plan = Plan(paper_config)
     shared = plan.shared_trainings()

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from ucd.config import config_hash, deep_merge
-from ucd.plan import Plan, training_key
+from ucd.facts.config import config_hash, deep_merge
+from ucd.planning.plan import Plan, training_key
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden" / "resolution.json"

@@ -19,14 +19,14 @@ import torch
 import yaml
 from PIL import Image
 
-import ucd.engine as engine
+import ucd.training.engine as engine
 from tests.conftest import make_run
-from ucd.checkpoint import load_checkpoint
-from ucd.config import ConfigError
 from ucd.data.splits import load_split, save_split
 from ucd.evaluation.evaluate import evaluate_checkpoint
+from ucd.facts.config import ConfigError
 from ucd.losses import kd_loss, ucd_loss, unbiased_cross_entropy, unbiased_kd
 from ucd.methods.terms.common import labels_at
+from ucd.training.checkpoint import load_checkpoint
 
 N_OLD = 6  # digits 5-5: background + classes 1..5 before step 1
 

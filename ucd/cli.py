@@ -20,9 +20,9 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ucd.config import RunConfig, load_run, write_yaml_atomic
-    from ucd.engine import train_step
-    from ucd.resume import Preempted
+    from ucd.facts.config import RunConfig, load_run, write_yaml_atomic
+    from ucd.training.engine import train_step
+    from ucd.training.resume import Preempted
 
     if args.run_json:  # the workflow passes the resolved config; it is kept beside the model
         run = RunConfig.from_dict(json.loads(args.run_json), where="--run-json")
@@ -85,7 +85,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _merged_config(paths: list[str]) -> dict:
     """Workflow config files merged as Snakemake merges --configfile (mappings key by key)."""
-    from ucd.config import deep_merge, load_yaml
+    from ucd.facts.config import deep_merge, load_yaml
 
     config: dict = {}
     for path in paths:
@@ -96,7 +96,7 @@ def _merged_config(paths: list[str]) -> dict:
 def _spec_facts(run) -> dict[str, tuple]:
     """The facts the method layer derives from a run config (its step spec), for --explain;
     a step 0 that the method shares is its owner's training and says so."""
-    from ucd.config import ConfigError
+    from ucd.facts.config import ConfigError
     from ucd.methods import step_spec
 
     try:
@@ -107,7 +107,7 @@ def _spec_facts(run) -> dict[str, tuple]:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ucd.layers import LAYERS, check_static, derived, explain, resolve
+    from ucd.planning.resolve import LAYERS, check_static, derived, explain, resolve
 
     config = _merged_config(args.config)
     check_static(config)

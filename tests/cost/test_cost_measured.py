@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_finished_run_gives_its_seconds_per_iteration(tiny_config, tiny_splits, tmp_path):
-    import ucd.engine as engine
-    from ucd.checkpoint import load_checkpoint
+    import ucd.training.engine as engine
     from ucd.evaluation.evaluate import evaluate_checkpoint
+    from ucd.training.checkpoint import load_checkpoint
 
     run = make_run(tiny_config, tiny_splits, method="ft")
     step = tmp_path / "results/digits/5-5/disjoint/ft/seed42/step0"

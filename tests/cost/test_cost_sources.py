@@ -11,10 +11,10 @@ import json
 import pytest
 import yaml
 
-from ucd.config import ConfigError, DataConfig, OptimConfig, RunConfig
 from ucd.cost.counts import iterations, step_images
 from ucd.cost.measured import finished_runs, load_times, merge_times
 from ucd.cost.rates import Rates, Shape, shape_of, table7
+from ucd.facts.config import ConfigError, DataConfig, OptimConfig, RunConfig
 from ucd.methods import default_spec, get_method, step_spec
 
 # Paper Table 7, MiB+UCD row: 78 minutes for the incremental step of VOC 15-5 disjoint

@@ -19,7 +19,7 @@ from tests.conftest import make_run
 from ucd.data import decoded
 from ucd.data.base import InputDataError, get_reader
 from ucd.data.step import make_dataset
-from ucd.engine import train_step
+from ucd.training.engine import train_step
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,7 +123,7 @@ def test_a_split_of_several_image_sizes_is_read_from_its_files(digits_copy, tmp_
 
 def test_train_refuses_arrays_of_another_root(tiny_config, tiny_splits, digits_copy,
                                               tmp_path):
-    from ucd.config import write_yaml_atomic
+    from ucd.facts.config import write_yaml_atomic
 
     decoded.write_decoded("digits", digits_copy, tmp_path / "decoded")
     write_yaml_atomic(make_run(tiny_config, tiny_splits), tmp_path / "run.yaml")

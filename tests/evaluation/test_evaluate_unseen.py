@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import ucd.engine as engine
+import ucd.training.engine as engine
 from tests.conftest import make_run
-from ucd.checkpoint import load_checkpoint, save_checkpoint
-from ucd.config import ConfigError
 from ucd.data.step import make_dataset
 from ucd.evaluation.evaluate import evaluate_checkpoint
+from ucd.facts.config import ConfigError
+from ucd.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-import ucd.engine as engine
+import ucd.training.engine as engine
 from tests.conftest import make_run
 from tests.faults import overflow_at, sigterm_at
-from ucd.checkpoint import load_checkpoint
 from ucd.losses import ewc_importance, pi_importance, rw_importance
-from ucd.resume import Preempted
+from ucd.training.checkpoint import load_checkpoint
+from ucd.training.resume import Preempted
 
 AT = 2  # the overflowing iteration (0-based), in the first of two epochs of 3 batches
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import ucd.engine as engine
+import ucd.training.engine as engine
 from tests.conftest import make_run
 from ucd.evaluation.evaluate import evaluate_checkpoint
 

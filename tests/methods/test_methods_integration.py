@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-import ucd.engine as engine
+import ucd.training.engine as engine
 from tests.conftest import make_run
-from ucd.checkpoint import load_checkpoint
 from ucd.evaluation.evaluate import evaluate_checkpoint
 from ucd.methods import get_method, list_methods
+from ucd.training.checkpoint import load_checkpoint
 
 METHODS = [
     "ft", "joint", "pi", "ewc", "rw", "lwf", "lwf_mc", "ilt", "ilt_dagger", "sdr", "mib",

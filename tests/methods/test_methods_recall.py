@@ -10,15 +10,15 @@ import math
 import pytest
 import torch
 
-import ucd.engine as engine
 import ucd.methods.terms.replay as recall_term
+import ucd.training.engine as engine
 from tests.conftest import make_run
 from tests.faults import sigterm_at
-from ucd.checkpoint import load_checkpoint
-from ucd.config import ConfigError
 from ucd.data.replay import DigitsSource, build_replay_set
 from ucd.evaluation.evaluate import evaluate_checkpoint
-from ucd.resume import Preempted
+from ucd.facts.config import ConfigError
+from ucd.training.checkpoint import load_checkpoint
+from ucd.training.resume import Preempted
 
 PER_CLASS = 4
 

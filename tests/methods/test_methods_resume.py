@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-import ucd.engine as engine
+import ucd.training.engine as engine
 from tests.conftest import make_run
 from tests.faults import sigterm_at
-from ucd.checkpoint import load_checkpoint
 from ucd.methods import get_method
-from ucd.resume import Preempted
+from ucd.training.checkpoint import load_checkpoint
+from ucd.training.resume import Preempted
 
 
 def _equal(a, b, where="state"):

@@ -334,7 +334,7 @@ def test_ucd_official_is_mib_plus_ucd_with_the_official_label_policy():
     assert [(t.name, t.weight) for t in terms] == [("mib_ce", 1.0), ("mib_kd", 10.0),
                                                    ("ucd", 0.01)]
     # at step 0 the terms needing an old model drop out (the workflow trains ft's shared
-    # step 0 instead: tests/test_stepspec.py)
+    # step 0 instead: tests/facts/test_stepspec.py)
     assert [t.name for t in official.build_terms(official.default_params(), 0)] == ["mib_ce"]
 
 
@@ -374,7 +374,7 @@ def test_sdr_terms_can_be_idle_at_step_0_while_prototypes_accumulate(name):
 
 
 def test_dataset_overrides_reach_the_run_config(tiny_config):
-    from ucd.layers import resolve
+    from ucd.planning.resolve import resolve
 
     tiny_config["overrides"] = [{"match": {"dataset": "digits", "task": "5-1",
                                            "method": ["mib", "mib_ucd"]},

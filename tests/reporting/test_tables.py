@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from ucd import tablespec
+from ucd.facts import tablespec
 from ucd.methods import list_methods
 from ucd.reporting import tables as T
 

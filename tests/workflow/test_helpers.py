@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from ucd.config import ConfigError, deep_merge
+from ucd.facts.config import ConfigError, deep_merge
 from ucd.workflow.checks import check_config
 from ucd.workflow.fork_server import fork_server_dir
 from ucd.workflow.helpers import WorkflowHelpers, decoded_arg, prev_arg, ucd_command

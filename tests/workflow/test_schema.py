@@ -1,4 +1,4 @@
-"""The workflow config's JSON schema takes its run-config sections from ucd/config.py: a
+"""The workflow config's JSON schema takes its run-config sections from ucd/facts/config.py: a
 value the dataclasses accept the schema accepts, and the reverse, field by field (jsonschema
 against ucd's own checks, two independent validators); the hand-written file holds none of
 the sections."""
@@ -10,7 +10,7 @@ from dataclasses import fields
 import jsonschema
 import pytest
 
-from ucd.config import SECTIONS, ConfigError, DataConfig, build_section
+from ucd.facts.config import SECTIONS, ConfigError, DataConfig, build_section
 from ucd.workflow.schema import SCHEMA_FILE, main, section_schema, workflow_schema
 
 SAMPLES = (None, True, False, -1, 0, 1, 8, 16, 0.5, 2.5, "", "x", "auto", "abn", "none",
@@ -71,7 +71,7 @@ def test_the_file_holds_no_section_and_refuses_one(tmp_path):
     assert "$defs" in text and "\n  optim:" not in text and "plain_sections:" not in text
     bad = tmp_path / "schema.yaml"
     bad.write_text(text.replace("$defs:\n", "$defs:\n  optim: {type: object}\n", 1))
-    with pytest.raises(ValueError, match="optim are generated from ucd/config.py"):
+    with pytest.raises(ValueError, match="optim are generated from ucd/facts/config.py"):
         workflow_schema(bad)
 
 

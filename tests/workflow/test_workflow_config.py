@@ -10,7 +10,7 @@ import pytest
 import yaml
 from workflow_helpers import SCHEMA, default_config, merged, snakemake
 
-from ucd.plan import Plan
+from ucd.planning.plan import Plan
 from ucd.workflow.checks import check_config, check_schema
 from ucd.workflow.helpers import WorkflowHelpers
 

@@ -76,7 +76,7 @@ def test_paper_grid_dag_without_data(tmp_path):
 def trained_step0(jobs) -> set[tuple[str, str, str, str]]:
     """The cells whose step 0 is a shared step-0 training (not Joint, not their own)."""
     from ucd.methods import get_method
-    from ucd.plan import Plan
+    from ucd.planning.plan import Plan
 
     plan = Plan(paper_config())
     cells = {(j.wildcards["dataset"], j.wildcards["task"], j.wildcards["setting"],
@@ -88,7 +88,7 @@ def step0_settings(config: dict, cell: tuple) -> tuple:
     """What else a step 0 depends on in the paper grid: the label policy at step 0, the batch
     size (Figure 11's variants, SDR's code), the precision and devices of the code behind the
     row, and its test protocol (the job evaluates its checkpoint)."""
-    from ucd.layers import resolve
+    from ucd.planning.resolve import resolve
 
     run = resolve(config, dataset=cell[0], task=cell[1], setting=cell[2],
                   method=cell[3], step=0, seed=42)

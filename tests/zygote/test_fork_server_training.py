@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from tests.conftest import make_run
-from ucd.checkpoint import load_checkpoint
-from ucd.config import write_yaml_atomic
+from ucd.facts.config import write_yaml_atomic
+from ucd.training.checkpoint import load_checkpoint
 from ucd.zygote import control
 
 ROOT = Path(__file__).resolve().parents[2]

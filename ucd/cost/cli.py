@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ucd.config import deep_merge, load_yaml
+from ucd.facts.config import deep_merge, load_yaml
 
 DEFAULT_TIMES = "step_times.json"  # under the config's results directory
 
@@ -65,7 +65,7 @@ def collect(args: argparse.Namespace) -> Result:
     from ucd.cost.estimate import estimate
     from ucd.cost.measured import finished_runs, load_times
     from ucd.cost.rates import EvalRates, Rates, table7
-    from ucd.plan import Plan
+    from ucd.planning.plan import Plan
 
     snakefile = Path(args.snakefile) if args.snakefile else repo_snakefile()
     config = workflow_config(snakefile, args.configs, args.config)

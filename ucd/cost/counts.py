@@ -8,8 +8,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from ucd.config import RunConfig
 from ucd.data.tasks import get_dataset_info, get_task
+from ucd.facts.config import RunConfig
 
 TASKS_YAML = "ucd/data/tasks.yaml"
 
@@ -73,7 +73,7 @@ def step_images(run: RunConfig, joint: bool) -> Count:
 def _published(dataset: str, task: str, setting: str, step: int) -> Count | None:
     """The published count of a step; step 0 also from the task whose step 0 is the same
     training (same step-0 classes and later classes, e.g. 15-1 and 15-5)."""
-    from ucd.plan import canonical_task
+    from ucd.planning.plan import canonical_task
 
     names = [task] if step else list(dict.fromkeys([task, canonical_task(dataset, task)]))
     for name in names:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ucd.config import RunConfig
 from ucd.cost.counts import Count, iterations, set_size, step_images
 from ucd.cost.dag import Job
 from ucd.cost.rates import EvalRates, Figure, Rates, Shape, eval_shape, shape_of
-from ucd.plan import Cell, Plan
-from ucd.spec import StepSpec
+from ucd.facts.config import RunConfig
+from ucd.facts.spec import StepSpec
+from ucd.planning.plan import Cell, Plan
 
 TRAIN_RULES = ("train", "train_shared")
 EVAL_RULES = ("evaluate", "evaluate_shared")  # a workflow that evaluates in its own jobs

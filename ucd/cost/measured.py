@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from ucd.config import ConfigError, RunConfig
 from ucd.cost.rates import Figure, Shape, eval_shape, shape_of
+from ucd.facts.config import ConfigError, RunConfig
 from ucd.methods import step_spec
 
 FORMAT = "ucd-step-times/1"

@@ -17,9 +17,9 @@ from importlib import resources
 
 import yaml
 
-from ucd.config import ModelConfig, RunConfig
+from ucd.facts.config import ModelConfig, RunConfig
+from ucd.facts.spec import StepSpec
 from ucd.methods import default_spec
-from ucd.spec import StepSpec
 
 
 @functools.cache

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ucd.data.tasks import get_dataset_info
-from ucd.progress import Progress
+from ucd.facts.progress import Progress
 
 GENERATOR_VERSION = 4  # 4: 64-px images with several digits (VOC-like co-occurrence), stats.json
 BOUNDARY_COLOUR = (224, 224, 192)  # VOC's colour for 255

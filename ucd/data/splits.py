@@ -24,7 +24,7 @@ from PIL import Image
 
 from ucd.data.base import InputDataError, check_label_values, get_reader, undecodable
 from ucd.data.tasks import Task, check_setting, get_task
-from ucd.progress import Progress
+from ucd.facts.progress import Progress
 
 FORMAT = "ucd-split/1"
 FAST_SAMPLE = 64

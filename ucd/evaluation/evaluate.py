@@ -19,15 +19,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ucd.checkpoint import load_checkpoint
-from ucd.config import RunConfig
 from ucd.data.step import make_dataset
 from ucd.data.tasks import get_dataset_info
 from ucd.evaluation.metrics import confusion_matrix, summarize
 from ucd.evaluation.records import write_json_atomic  # noqa: F401  (re-exported)
+from ucd.facts.config import RunConfig
+from ucd.facts.progress import Progress
+from ucd.facts.spec import StepSpec
 from ucd.models import build_model
-from ucd.progress import Progress
-from ucd.spec import StepSpec
+from ucd.training.checkpoint import load_checkpoint
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ucd.evaluation.metrics import summarize
-from ucd.spec import StepSpec, paper_columns
+from ucd.facts.spec import StepSpec, paper_columns
 
 __all__ = ["cell_metrics", "final_record", "paper_columns", "write_json_atomic"]
 

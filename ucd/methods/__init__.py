@@ -11,8 +11,9 @@ import torch
 import yaml
 from torch import nn
 
-from ucd.config import ConfigError, LabelsConfig, RunConfig
 from ucd.data.tasks import get_task
+from ucd.facts.config import ConfigError, LabelsConfig, RunConfig
+from ucd.facts.spec import StepSpec, TermSpec, paper_columns, sharing_key
 from ucd.methods import terms as _terms  # noqa: F401  (registers the terms)
 from ucd.methods.base import (
     LABEL_POLICIES,
@@ -24,7 +25,6 @@ from ucd.methods.base import (
     Term,
     register_term,
 )
-from ucd.spec import StepSpec, TermSpec, paper_columns, sharing_key
 
 __all__ = [
     "TERMS",

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ucd.config import RunConfig
 from ucd.data.tasks import Task
-from ucd.spec import StepSpec
+from ucd.facts.config import RunConfig
+from ucd.facts.spec import StepSpec
 
 
 @dataclass

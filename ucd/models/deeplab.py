@@ -113,9 +113,9 @@ class DeepLabV3(nn.Module):
 
 def build_model(cfg: Any, classes_per_step: list[list[int]], *,
                 pretrained: bool = True) -> DeepLabV3:
-    """DeepLab-V3 from a ``model`` section (:class:`ucd.config.ModelConfig` or a mapping of its
-    fields); ``pretrained=False`` skips the ImageNet weights (a checkpoint provides weights)."""
-    from ucd.config import ModelConfig, build_section
+    """DeepLab-V3 from a ``model`` section (:class:`ucd.facts.config.ModelConfig` or a mapping of
+    its fields); ``pretrained=False`` skips the ImageNet weights (a checkpoint provides weights)."""
+    from ucd.facts.config import ModelConfig, build_section
 
     cfg = build_section(ModelConfig, cfg, "model")
     model = DeepLabV3(

@@ -1,10 +1,10 @@
-"""The paper's tables and figures as data (tables.yaml): what :mod:`ucd.tablespec` reads
+"""The paper's tables and figures as data (tables.yaml): what :mod:`ucd.facts.tablespec` reads
 (loading, validation, the embedded-benchmark mapping, the runs each table needs; re-exported
 here), and the column labels the reports derive from the task registry."""
 
 from __future__ import annotations
 
-from ucd.tablespec import (  # noqa: F401  (re-exported: the reports' names)
+from ucd.facts.tablespec import (  # noqa: F401  (re-exported: the reports' names)
     _STEP_COLUMN,
     TABLES_FILE,
     VALUE_COLUMNS,

@@ -4,6 +4,6 @@ The rule files hold rules only; what they compute lives here, linted and tested 
 of the package: the checks of the workflow config at parse time (:mod:`.checks`), its JSON
 schema, generated from the run-config dataclasses (:mod:`.schema`), the input functions,
 parameters and resources of the rules (:mod:`.helpers`) and the fork server's start and stop
-(:mod:`.fork_server`). Every decision about the grid is :mod:`ucd.plan`'s; this package only
-turns it into file names and command-line arguments.
+(:mod:`.fork_server`). Every decision about the grid is :mod:`ucd.planning.plan`'s; this package
+only turns it into file names and command-line arguments.
 """

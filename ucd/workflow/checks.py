@@ -1,7 +1,7 @@
 """Checks of the workflow config at parse time: the JSON schema (structure, types, ranges),
-then every layer against the registries (:func:`ucd.layers.check_static`: sections, term
+then every layer against the registries (:func:`ucd.planning.resolve.check_static`: sections, term
 names and parameters, override matches, variants) and every resolved step config of the grid
-(:meth:`ucd.plan.Plan.check`). Messages name the key and list the valid values, so a bad
+(:meth:`ucd.planning.plan.Plan.check`). Messages name the key and list the valid values, so a bad
 config fails before any job with a message a user can act on."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import jsonschema
 
-from ucd.config import ConfigError
 from ucd.data.fixtures import FIXTURES
 from ucd.data.tasks import check_setting, get_dataset_info, get_task
-from ucd.layers import check_static, method_of
-from ucd.plan import Cell, Plan
+from ucd.facts.config import ConfigError
+from ucd.planning.plan import Cell, Plan
+from ucd.planning.resolve import check_static, method_of
 from ucd.reporting.tables import available
 from ucd.workflow.schema import workflow_schema
 

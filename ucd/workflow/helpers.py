@@ -1,9 +1,9 @@
 """Input functions, parameters and resources of the workflow's rules.
 
-:class:`WorkflowHelpers` holds the workflow config and its :class:`~ucd.plan.Plan`; the rule
-files call its methods as input functions (``unpack(WF.train_inputs)``) and parameters. It
-decides nothing about the grid (the plan does): it names the files a rule reads and writes and
-the arguments of its command line.
+:class:`WorkflowHelpers` holds the workflow config and its :class:`~ucd.planning.plan.Plan`; the
+rule files call its methods as input functions (``unpack(WF.train_inputs)``) and parameters. It
+decides nothing about the grid (the plan does): it names the files a rule reads and writes and the
+arguments of its command line.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ucd.config import ConfigError, RunConfig
 from ucd.evaluation.records import cell_metrics, write_json_atomic
-from ucd.plan import Cell, Plan
+from ucd.facts.config import ConfigError, RunConfig
+from ucd.planning.plan import Cell, Plan
 from ucd.reporting.tables import available, display_name, get_spec, required_runs
 
 # Resource keys passed to Snakemake (and the SLURM executor) when set; `cpus` and `gpus` map

@@ -1,10 +1,10 @@
 """The JSON schema of the workflow config, its run-config sections generated from the
-dataclasses of :mod:`ucd.config`.
+dataclasses of :mod:`ucd.facts.config`.
 
 ``workflow/schemas/config.schema.yaml`` holds what is not a run-config dataclass (grid, seeds,
 datasets, overrides, variants, replay, report, resources) and refers to the sections
 (``#/$defs/model`` ... ``#/$defs/labels``) without writing them: :func:`workflow_schema`
-adds them from :data:`ucd.config.SECTIONS` (each field's kind, choices, range and ``doc``),
+adds them from :data:`ucd.facts.config.SECTIONS` (each field's kind, choices, range and ``doc``),
 and lists them in every object that takes sections (``allOf: [{$ref: .../plain_sections}]``).
 A field the dataclasses gain, lose or re-range changes the schema with them.
 ``python -m ucd.workflow.schema`` prints the whole schema.
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ucd.config import SECTIONS, load_yaml
+from ucd.facts.config import SECTIONS, load_yaml
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 PLAIN_SECTIONS = "#/$defs/plain_sections"
@@ -28,7 +28,7 @@ JSON_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "st
 
 
 def field_schema(f: Field) -> dict[str, Any]:
-    """The JSON schema of one run-config field, from its metadata (see ``ucd.config._opt``)."""
+    """The JSON schema of one run-config field, from its metadata (``ucd.facts.config._opt``)."""
     meta = f.metadata
     kind = meta["kind"]
     nullable = kind.endswith("?")
@@ -85,7 +85,7 @@ def workflow_schema(schema_file: str | Path = SCHEMA_FILE) -> dict[str, Any]:
     clash = sorted(set(defs) & set(SECTIONS))
     if clash:
         raise ValueError(f"{schema_file}: $defs {', '.join(clash)} are generated from "
-                         "ucd/config.py; remove them from the file")
+                         "ucd/facts/config.py; remove them from the file")
     defs.update({name: section_schema(cls) for name, cls in SECTIONS.items()})
     defs["plain_sections"] = {
         "type": "object",

@@ -28,7 +28,7 @@ from pathlib import Path
 from ucd.zygote import wire
 
 # The modules a `ucd train` job imports (the CLI registers every subcommand's parser).
-PRELOAD = ("ucd.cli", "ucd.engine", "ucd.evaluation.evaluate", "ucd.data.cli",
+PRELOAD = ("ucd.cli", "ucd.training.engine", "ucd.evaluation.evaluate", "ucd.data.cli",
            "ucd.reporting.cli", "ucd.cost.cli", "ucd.data.voc", "ucd.data.replay",
            "PIL.PngImagePlugin", "numpy.random")
 REQUEST_TIMEOUT_S = 10.0

@@ -3,7 +3,7 @@
 # its checkpoint on the validation set (metrics.json, predictions.npz for qualitative maps):
 # the evaluation settings are part of the run config, and one process instead of two saves a
 # Python start-up per step (`ucd evaluate` re-evaluates a checkpoint by hand). A training shared
-# by several cells (ucd.plan: step 0 of plain methods, Joint) runs once under _shared/{group}/.
+# by several cells (ucd.planning.plan: step 0 of plain methods, Joint) runs once under _shared/{group}/.
 # The job's params hold its resolved run config (written beside the model as run.yaml), so a
 # config change re-trains exactly the steps it changes and those after them.
 

@@ -51,7 +51,7 @@ def replay_slots(batch_size: int, n_replay: int) -> list[bool]:
 
 
 class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
-    """Batches of ``(epoch, index)`` keys (``ucd.resume.SeededSamples``), each with a fixed
+    """Batches of ``(epoch, index)`` keys (``ucd.training.resume.SeededSamples``), each with a fixed
     number of replayed images; ``start(epoch, batch)`` skips batches already trained."""
 
     def __init__(self, n_new: int, n_replay: int, batch_size: int, ratio: float,

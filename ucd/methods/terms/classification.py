@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from ucd.facts.spec import StepSpec
 from ucd.losses import (
     entropy_thresholds,
     multilabel_bce,
@@ -20,7 +21,6 @@ from ucd.losses.plop_pseudo import THRESHOLD_METHODS
 from ucd.losses.ucd import extended_semantic_map
 from ucd.methods.base import Batch, StepContext, Term, register_term
 from ucd.methods.terms.common import check_choice, check_positive, old_outputs
-from ucd.spec import StepSpec
 
 
 @register_term

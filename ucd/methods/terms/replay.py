@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ucd.config import ConfigError
+from ucd.facts.config import ConfigError
 from ucd.losses.recall import REPLAY_LABEL_RULES, recall_targets
 from ucd.methods.base import Batch, StepContext, Term, register_term
 from ucd.methods.terms.common import check_choice, check_positive, old_outputs

@@ -11,10 +11,10 @@ import torch
 import yaml
 
 from tests.conftest import make_run
-from ucd.checkpoint import load_checkpoint
-from ucd.resume import RESUME_EXIT_CODE
+from ucd.training.checkpoint import load_checkpoint
+from ucd.training.resume import RESUME_EXIT_CODE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _train(run_file, out, faults=(), prev=None):

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from ucd.config import ModelConfig, build_section, config_hash
-from ucd.spec import StepSpec
+from ucd.facts.config import ModelConfig, build_section, config_hash
+from ucd.facts.spec import StepSpec
 
 FORMAT = "ucd-checkpoint/1"
 # Model settings that must agree between consecutive steps.

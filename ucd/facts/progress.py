@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 T = TypeVar("T")
-log = logging.getLogger("ucd.progress")
+log = logging.getLogger("ucd.facts.progress")
 
 
 class Progress:

@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ucd.checkpoint import UnsafeFileError, load_plain
-from ucd.config import config_hash
 from ucd.data.seeding import sample_seed
+from ucd.facts.config import config_hash
+from ucd.training.checkpoint import UnsafeFileError, load_plain
 
-log = logging.getLogger("ucd.resume")
+log = logging.getLogger("ucd.training.resume")
 
 RESUME_EXIT_CODE = 75  # EX_TEMPFAIL: "try again", the state is saved
-# 2: ucd.optim.SGD state; 3: plain data only (loads with weights_only=True)
+# 2: the SGD state of ucd.optim (now ucd.training.optim); 3: plain data only (weights_only=True)
 RESUME_FORMAT = "ucd-resume/3"
 
 
@@ -163,7 +163,7 @@ def publish(tmp: Path, path: Path) -> None:
 def load_resume(path: Path, run: dict[str, Any]) -> dict[str, Any] | None:
     """The saved state for this exact run config, or None (stale, unreadable and refused ones
     are set aside, with a warning naming the file). Loaded with ``weights_only=True``
-    (:func:`ucd.checkpoint.load_plain`): a state holding anything but tensors and plain
+    (:func:`ucd.training.checkpoint.load_plain`): a state holding anything but tensors and plain
     containers is refused before any of it runs."""
     if not path.is_file():
         return None

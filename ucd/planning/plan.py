@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ucd.config import ConfigError, LabelsConfig, RunConfig
 from ucd.data.tasks import get_dataset_info, get_task, list_tasks
-from ucd.layers import method_of, resolve
+from ucd.facts.config import ConfigError, LabelsConfig, RunConfig
+from ucd.facts.spec import VOLATILE, StepSpec, training_key
+from ucd.facts.tablespec import required_runs
 from ucd.methods import get_method, step_spec
-from ucd.spec import VOLATILE, StepSpec, training_key
-from ucd.tablespec import required_runs
+from ucd.planning.resolve import method_of, resolve
 
 __all__ = ["VOLATILE", "Cell", "Plan", "StepSpec", "canonical_task", "grid_cells", "parse_cell",
            "training_key"]

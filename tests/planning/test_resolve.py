@@ -1,5 +1,6 @@
-"""The config layers (ucd/layers.py): strict names, inheritance by variants, `incremental:`,
---explain, and the schema and check_static refusing unknown keys in every section."""
+"""The config layers (ucd/planning/resolve.py): strict names, inheritance by variants,
+`incremental:`, --explain, and the schema and check_static refusing unknown keys in every
+section."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import pytest
 import yaml
 
 from ucd.cli import main as ucd_main
-from ucd.config import SECTIONS, ConfigError, deep_merge
-from ucd.layers import check_static, explain, resolve
+from ucd.facts.config import SECTIONS, ConfigError, deep_merge
+from ucd.planning.resolve import check_static, explain, resolve
 from ucd.workflow.schema import workflow_schema
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCHEMA = workflow_schema(REPO / "workflow/schemas/config.schema.yaml")
 WHERE = {"dataset": "digits", "task": "5-5", "setting": "disjoint", "seed": 42}
 # One unknown key per section, spelt like a real one (so 'did you mean' has something to say).
@@ -119,14 +120,15 @@ def test_an_override_on_a_variant_does_not_reach_its_method():
 
 
 def test_method_params_of_a_method_do_not_reach_methods_built_on_it():
-    """Documented in ucd/layers.py: `base:` in methods.yaml is not inheritance of settings."""
+    """Documented in ucd/planning/resolve.py: `base:` in methods.yaml is not inheritance of
+    settings."""
     cfg = base_config(method_params={"mib": {"mib_kd": {"weight": 100}}})
     assert run(cfg, "mib").params["mib_kd"]["weight"] == 100
     assert run(cfg, "mib_ucd").params["mib_kd"]["weight"] == 10
     overrides = [{"match": {"method": "mib"}, "optim": {"batch_size": 6}}]
     assert run(base_config(overrides=overrides), "mib_ucd").optim.batch_size == 24
     assert "never methods derived from m with ``base:``" in " ".join(
-        (REPO / "ucd/layers.py").read_text().split())
+        (REPO / "ucd/planning/resolve.py").read_text().split())
 
 
 # ------------------------------------------------------------- incremental:
@@ -256,8 +258,8 @@ def test_every_value_of_every_grid_comes_from_one_of_four_layers():
     """The proof DESIGN.md cites: over every step of every grid (first seed), --explain names
     each value's layer, 1-4, and the places of a run come in layer order."""
     from tests.test_resolution_snapshot import GRIDS
-    from ucd.layers import layers
-    from ucd.plan import Plan
+    from ucd.planning.plan import Plan
+    from ucd.planning.resolve import layers
 
     seen = set()
     for files in GRIDS.values():

@@ -1,10 +1,10 @@
 """The typed run config: everything one training step needs, validated once.
 
-A :class:`RunConfig` is resolved from the workflow config by :mod:`ucd.layers`; the training
-rule passes it to ``ucd train --run-json`` as one line of JSON, read back with
-:meth:`RunConfig.from_dict` (which refuses unknown keys and bad values, naming them). The job
-writes it beside the checkpoint as ``run.yaml`` (for people and ``ucd train --run``) and
-carries it inside every checkpoint.
+A :class:`RunConfig` is resolved from the workflow config by :mod:`ucd.planning.resolve`; the
+training rule passes it to ``ucd train --run-json`` as one line of JSON, read back with
+:meth:`RunConfig.from_dict` (which refuses unknown keys and bad values, naming them). The job writes
+it beside the checkpoint as ``run.yaml`` (for people and ``ucd train --run``) and carries it inside
+every checkpoint.
 """
 
 from __future__ import annotations

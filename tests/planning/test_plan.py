@@ -1,4 +1,5 @@
-"""The plan (ucd/plan.py): which trainings are shared, per seed, and whether sharing is sound.
+"""The plan (ucd/planning/plan.py): which trainings are shared, per seed, and whether sharing is
+sound.
 
 A shared step 0 must be one per (dataset, setting, step-0 classes, later classes, seed), a
 shared Joint one per (dataset, seed); group names are a function of what is trained."""
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ucd.plan import Cell, Plan, canonical_task
+from ucd.planning.plan import Cell, Plan, canonical_task
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def config(benchmarks: list[str], methods: list[str], seeds=(42,), **extra) -> dict:
@@ -152,7 +153,7 @@ def test_own_step0_methods_are_not_shared():
 
 def test_the_shared_step0_takes_the_owners_configured_parameters():
     """method_params.ft reaches the step 0 that ft shares with the other plain methods."""
-    from ucd.plan import Cell, Plan
+    from ucd.planning.plan import Cell, Plan
 
     config = {"results": "results", "datasets": {"digits": {"root": "x"}},
               "grid": [{"benchmarks": ["digits/5-5/disjoint"], "methods": ["ft", "mib"]}],

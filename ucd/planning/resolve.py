@@ -1,13 +1,14 @@
-"""Resolve one training step's :class:`~ucd.config.RunConfig` from the workflow config.
+"""Resolve one training step's :class:`~ucd.facts.config.RunConfig` from the workflow config.
 
 A value comes from one of four layers, later wins (``python -m ucd config ... --explain``
 prints each value with its layer's number and the place in the config that set it):
 
 1. **built-in**: what the code and the method define, no workflow config needed: the section
-   defaults of :mod:`ucd.config`, the protocol's ``incremental`` rate (``BUILTIN_INCREMENTAL``:
-   lr 1e-3 after step 0, paper 4.2), the method's entry in ``ucd/methods/methods.yaml`` (its
-   terms' parameters over ``Term.defaults``, its label policy; ``base:`` resolved there) and
-   the results path scheme's files (``data.split``, ``data.replay``, when no layer sets them);
+   defaults of :mod:`ucd.facts.config`, the protocol's ``incremental`` rate
+   (``BUILTIN_INCREMENTAL``: lr 1e-3 after step 0, paper 4.2), the method's entry in
+   ``ucd/methods/methods.yaml`` (its terms' parameters over ``Term.defaults``, its label policy;
+   ``base:`` resolved there) and the results path scheme's files (``data.split``, ``data.replay``,
+   when no layer sets them);
 2. **dataset**: ``datasets.<dataset>`` (its ``root`` is the run's ``data.root``);
 3. **overrides**: ``method_params.<method>`` (shorthand for an override matching that method),
    then every ``overrides`` entry whose ``match`` fits the run, in file order;
@@ -36,7 +37,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ucd.config import SECTIONS, ConfigError, RunConfig, build_section, closest
+from ucd.facts.config import SECTIONS, ConfigError, RunConfig, build_section, closest
 
 BUILTIN_INCREMENTAL: dict[str, Any] = {"optim": {"lr": 0.001}}  # paper 4.2: VOC, Cityscapes
 MATCH_KEYS = ("dataset", "task", "setting", "method")

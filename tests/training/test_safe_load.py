@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from tests.conftest import make_run
-from ucd.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ucd.engine import train_step
 from ucd.models import build_model
-from ucd.resume import load_resume, resume_path
+from ucd.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ucd.training.engine import train_step
+from ucd.training.resume import load_resume, resume_path
 
 
 class WritesAFile:
@@ -55,7 +55,7 @@ def test_hostile_resumable_state_is_set_aside_and_runs_nothing(tmp_path, caplog)
     path = resume_path(out)
     torch.save({"format": "ucd-resume/3", "model": {"w": torch.zeros(2)},
                 "rng": WritesAFile(marker)}, path)
-    with caplog.at_level(logging.WARNING, logger="ucd.resume"):
+    with caplog.at_level(logging.WARNING, logger="ucd.training.resume"):
         assert load_resume(path, {"any": "config"}) is None
     assert not marker.exists()
     assert not path.exists() and path.with_name(path.name + ".stale").exists()

@@ -1,7 +1,7 @@
 """The step spec: one training step fully resolved, as facts the engine, evaluation, cost and
 reporting read instead of asking the method or the task registry again.
 
-A :class:`StepSpec` is the run config (:class:`~ucd.config.RunConfig`, the serialised form a
+A :class:`StepSpec` is the run config (:class:`~ucd.facts.config.RunConfig`, the serialised form a
 job receives as ``--run-json`` and writes as run.yaml) plus every fact derived from the method
 and the task: classes per head, the step evaluation scores, whether the step starts from the
 previous checkpoint and keeps a frozen old model, the label policy at this step, the terms with
@@ -10,7 +10,7 @@ place, :func:`ucd.methods.step_spec` (the method layer), which the plan calls fo
 a training job calls on the run config it receives: a pure function of the run config and the
 packaged data (methods.yaml, tasks.yaml), so the job's spec is the plan's.
 
-This module sits below the plan and the method layer: it imports only :mod:`ucd.config`.
+This module sits below the plan and the method layer: it imports only :mod:`ucd.facts.config`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
-from ucd.config import RunConfig, config_hash
+from ucd.facts.config import RunConfig, config_hash
 
 # Fields that do not change what a training computes (left out of a shared training's key).
 VOLATILE = {

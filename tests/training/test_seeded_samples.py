@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-from ucd.resume import SeededSamples
+from ucd.training.resume import SeededSamples
 
 
 class _Draws:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from ucd.progress import Progress
+from ucd.facts.progress import Progress
 
 
 def test_off_a_terminal_progress_is_plain_log_lines(caplog, capsys):
-    with caplog.at_level(logging.INFO, logger="ucd.progress"):
+    with caplog.at_level(logging.INFO, logger="ucd.facts.progress"):
         bar = Progress(range(5), desc="step 1 epoch 1/2", every_s=0.0, terminal=False)
         for i in bar:
             bar.set(loss=f"{i / 10:.1f}")
@@ -20,7 +20,7 @@ def test_off_a_terminal_progress_is_plain_log_lines(caplog, capsys):
 
 
 def test_lines_are_spaced_by_the_interval_and_the_last_is_always_written(caplog):
-    with caplog.at_level(logging.INFO, logger="ucd.progress"):
+    with caplog.at_level(logging.INFO, logger="ucd.facts.progress"):
         assert list(Progress(range(100), desc="x", every_s=3600.0, terminal=False)) == list(
             range(100)
         )
@@ -28,12 +28,12 @@ def test_lines_are_spaced_by_the_interval_and_the_last_is_always_written(caplog)
 
 
 def test_a_resumed_loop_counts_from_where_it_was(caplog):
-    with caplog.at_level(logging.INFO, logger="ucd.progress"):
+    with caplog.at_level(logging.INFO, logger="ucd.facts.progress"):
         list(Progress(range(3), desc="e", total=10, initial=7, every_s=3600.0, terminal=False))
     assert [r.getMessage() for r in caplog.records] == ["e: 10/10"]
 
 
 def test_disabled_progress_says_nothing(caplog):
-    with caplog.at_level(logging.INFO, logger="ucd.progress"):
+    with caplog.at_level(logging.INFO, logger="ucd.facts.progress"):
         list(Progress(range(3), desc="e", every_s=0.0, terminal=False, enabled=False))
     assert caplog.records == []

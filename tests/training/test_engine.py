@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import make_run
-from ucd.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ucd.config import ConfigError
-from ucd.engine import make_loader, prepare_model, train_step
-from ucd.layers import resolve
+from ucd.facts.config import ConfigError
 from ucd.models import build_model
+from ucd.planning.resolve import resolve
+from ucd.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ucd.training.engine import make_loader, prepare_model, train_step
 
 
 def _batch_loss(model, batch) -> float:
@@ -110,7 +110,7 @@ def test_negative_lr_is_refused(tiny_config):
 
 def test_min_iterations_adds_whole_epochs_until_the_floor_is_reached(tiny_config, tiny_splits,
                                                                       tmp_path):
-    from ucd.config import OptimConfig
+    from ucd.facts.config import OptimConfig
 
     assert OptimConfig(epochs=3, min_iterations=100).epochs_for(30) == 4  # ceil(100 / 30)
     assert OptimConfig(epochs=3, min_iterations=50).epochs_for(30) == 3  # 90 >= 50 already
@@ -125,7 +125,7 @@ def test_min_iterations_adds_whole_epochs_until_the_floor_is_reached(tiny_config
 
 def test_flip_off_keeps_every_training_crop_unmirrored(tiny_digits):
     from ucd.data.step import make_dataset
-    from ucd.resume import SeededSamples
+    from ucd.training.resume import SeededSamples
 
     kw = dict(crop_size=32, split_file=None, verify=False)
     # a crop of the whole image (scale 1) seen with and without the flip: without it, every

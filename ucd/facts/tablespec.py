@@ -1,7 +1,7 @@
 """The paper's tables and figures as data (``ucd/reporting/tables.yaml``): loading,
 validation, the embedded-benchmark mapping and the runs each table needs.
 
-It sits below the plan and the reporting: the workflow grid (:mod:`ucd.plan`) reads which
+It sits below the plan and the reporting: the workflow grid (:mod:`ucd.planning.plan`) reads which
 runs a table needs from here, the reports (:mod:`ucd.reporting.tables`, which re-exports
 these names) read how to lay them out."""
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-TABLES_FILE = Path(__file__).with_name("reporting") / "tables.yaml"
+TABLES_FILE = Path(__file__).parents[1] / "reporting" / "tables.yaml"
 VALUE_COLUMNS = ("old", "new", "all", "memory", "time")
 _STEP_COLUMN = re.compile(r"^step([1-9][0-9]*)$")
 

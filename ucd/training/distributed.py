@@ -1,9 +1,9 @@
 """Distributed data-parallel training: process group, sharded batches, accumulation, precision.
 
 Launched by ``torchrun`` (it sets RANK / WORLD_SIZE / LOCAL_RANK), every rank draws the same
-global batch from :class:`~ucd.resume.EpochBatchSampler` and keeps its own contiguous slice, so
-the data order (and resuming) does not depend on the number of GPUs. ``optim.batch_size`` is the
-GLOBAL batch: ``batch_size = world_size * per_gpu_batch * accumulation_steps``. Batch norm is
+global batch from :class:`~ucd.training.resume.EpochBatchSampler` and keeps its own contiguous
+slice, so the data order (and resuming) does not depend on the number of GPUs. ``optim.batch_size``
+is the GLOBAL batch: ``batch_size = world_size * per_gpu_batch * accumulation_steps``. Batch norm is
 synchronised across ranks (In-Place ABN Sync, or the pure-PyTorch synchronised fallback).
 """
 
@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from ucd.models import abn
 
-log = logging.getLogger("ucd.distributed")
+log = logging.getLogger("ucd.training.distributed")
 
 
 

@@ -4,7 +4,7 @@
 optimiser), start or resume, iterate (one optimiser step per global batch), save a resumable
 state when asked, finish (hooks, checkpoint). The engine is method-agnostic: everything a
 method changes (its loss terms, the head initialisation, the label policy, extra data) comes
-from the step spec (:class:`~ucd.spec.StepSpec`: the run config and the facts the method layer
+from the step spec (:class:`~ucd.facts.spec.StepSpec`: the run config and the facts the method layer
 derived from it), never from the method's name. SGD with Nesterov momentum and
 a poly learning-rate schedule, as in the paper.
 """
@@ -25,10 +25,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ucd import distributed as ddp
-from ucd.checkpoint import CheckpointError, check_previous, load_checkpoint, save_checkpoint
-from ucd.config import ConfigError, RunConfig
 from ucd.data.step import make_dataset
+from ucd.facts.config import ConfigError, RunConfig
+from ucd.facts.progress import Progress
+from ucd.facts.spec import StepSpec
 from ucd.methods import (
     Batch,
     Clock,
@@ -40,9 +40,15 @@ from ucd.methods import (
     step_spec,
 )
 from ucd.models import build_model
-from ucd.optim import SGD
-from ucd.progress import Progress
-from ucd.resume import (
+from ucd.training import distributed as ddp
+from ucd.training.checkpoint import (
+    CheckpointError,
+    check_previous,
+    load_checkpoint,
+    save_checkpoint,
+)
+from ucd.training.optim import SGD
+from ucd.training.resume import (
     EpochBatchSampler,
     Preempted,
     SeededSamples,
@@ -51,7 +57,6 @@ from ucd.resume import (
     resume_path,
     save_resume,
 )
-from ucd.spec import StepSpec
 
 log = logging.getLogger("ucd.train")
 
@@ -458,7 +463,7 @@ def train_step(spec: StepSpec | RunConfig, out: str | Path,
     checkpoint to ``out``; return metrics.
 
     Resumes from ``<out>.resume`` when a previous attempt was interrupted (same run config);
-    on SIGTERM/SIGUSR1 saves that state and raises :class:`~ucd.resume.Preempted`.
+    on SIGTERM/SIGUSR1 saves that state and raises :class:`~ucd.training.resume.Preempted`.
     """
     step = set_up(spec, out, prev)
     start_or_resume(step)

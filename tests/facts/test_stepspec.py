@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ucd.config import ConfigError, ModelConfig
+from ucd.facts.config import ConfigError, ModelConfig
+from ucd.facts.spec import StepSpec, sharing_key
 from ucd.methods import Clock, build_adapters, build_terms, step_spec
 from ucd.models import build_model
-from ucd.plan import Cell, Plan
-from ucd.spec import StepSpec, sharing_key
+from ucd.planning.plan import Cell, Plan
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = {
     "results": "results",
     "seeds": [1],

@@ -1,11 +1,11 @@
-"""ucd.optim.SGD is torch.optim.SGD's update, bit for bit, and its state round-trips."""
+"""ucd.training.optim.SGD is torch.optim.SGD's update, bit for bit, and its state round-trips."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ucd.optim import SGD
+from ucd.training.optim import SGD
 
 
 def _params(seed: int) -> list[torch.nn.Parameter]:

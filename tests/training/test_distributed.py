@@ -17,17 +17,17 @@ import yaml
 from PIL import Image
 
 from tests.conftest import make_run
-from ucd.checkpoint import load_checkpoint
-from ucd.config import TrainConfig
-from ucd.distributed import (
+from ucd.facts.config import TrainConfig
+from ucd.models.abn import ActivatedBatchNorm, SyncActivatedBatchNorm, norm_act
+from ucd.training.checkpoint import load_checkpoint
+from ucd.training.distributed import (
     ShardedBatchSampler,
     accumulation_steps,
     convert_sync_norm,
     dist_info_from_env,
     precision_of,
 )
-from ucd.models.abn import ActivatedBatchNorm, SyncActivatedBatchNorm, norm_act
-from ucd.resume import EpochBatchSampler
+from ucd.training.resume import EpochBatchSampler
 
 
 def test_accumulation_steps_keep_the_global_batch():
@@ -94,7 +94,7 @@ def test_convert_sync_norm_keeps_weights_and_stats():
 
 
 def test_precision_is_ignored_on_cpu_with_a_log_line(caplog):
-    with caplog.at_level(logging.INFO, logger="ucd.distributed"):
+    with caplog.at_level(logging.INFO, logger="ucd.training.distributed"):
         p = precision_of(TrainConfig(amp="bf16", channels_last=True), torch.device("cpu"))
     assert p.dtype is None and not p.channels_last and p.grad_scaler() is None
     assert "ignored on cpu" in caplog.text
@@ -212,9 +212,9 @@ def test_two_devices_on_one_process_equal_two_ranks(tiny_config, digits_no_ignor
 
 
 def test_devices_must_split_the_batch_and_the_ranks(tiny_config, tiny_splits):
-    from ucd.config import ConfigError
-    from ucd.engine import contrast_group
+    from ucd.facts.config import ConfigError
     from ucd.methods import TERMS
+    from ucd.training.engine import contrast_group
 
     tiny_config["datasets"]["digits"]["train"] = {"devices": 3}
     with pytest.raises(ConfigError, match="train.devices=3 does not split optim.batch_size=8"):
