@@ -219,6 +219,16 @@ def _methods(claim: Claim) -> list[str]:
     return [str(claim.fields[k]) for k in ("a", "b", "method", "best") if k in claim.fields]
 
 
+def _judging(level: float | None, resolution: float | None) -> tuple[float, float]:
+    """(level, resolution) to judge checks at: those given, claims.yaml's for any left None
+    (the file is read only then)."""
+    if level is None or resolution is None:
+        rule = load_claims()[0]
+        level = rule.level if level is None else level
+        resolution = rule.resolution if resolution is None else resolution
+    return level, resolution
+
+
 def evaluate_claim(
     df: pd.DataFrame,
     claim: Claim,
@@ -241,9 +251,7 @@ def evaluate_claim(
             "best_of": C.best_of,
         }[claim.kind]
         checks = checks + kind(df, f, blocks)
-    rule = load_claims()[0]
-    level = rule.level if level is None else level
-    resolution = rule.resolution if resolution is None else resolution
+    level, resolution = _judging(level, resolution)
     checks = [judged(c, level, resolution) for c in checks]
     return ClaimResult(claim, checks, combine(checks, claim.quantifier))
 
@@ -258,10 +266,8 @@ def evaluate_claims(
 ) -> list[ClaimResult]:
     """Every claim (default: those of claims.yaml) on the summary, none left out, judged at
     the one-sided `level` with the `resolution` (default: claims.yaml's)."""
-    rule, default = load_claims()
-    claims = default if claims is None else claims
-    level = rule.level if level is None else level
-    resolution = rule.resolution if resolution is None else resolution
+    claims = load_claims()[1] if claims is None else claims
+    level, resolution = _judging(level, resolution)
     return [
         evaluate_claim(df, c, embedded=embedded, level=level, resolution=resolution)
         for c in claims
